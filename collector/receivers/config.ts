@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { parseConfig } from '../../common/config.ts';
+import type { DeliveryEnv } from '../delivery/index.ts';
+import { deliveryEnvShape } from '../delivery/index.ts';
+
+const MiB = 1024 * 1024;
+
+/** `faasmeter receivers` reads only environment variables; collector/receivers/README.md lists them. */
+export const ReceiversEnvSchema = z.object({
+  ...deliveryEnvShape,
+  /** Loopback by default: a receiver without ingest keys must not be reachable from elsewhere by accident. */
+  FAASMETER_RECEIVERS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** 4318 is OTLP/HTTP's registered port, so exporters work with only the host changed. */
+  FAASMETER_RECEIVERS_PORT: z.coerce.number().int('must be a whole number').min(0).max(65535, 'must be a port number (0-65535)').default(4318),
+  /** Applies to the body as sent and again after gzip/deflate decompression. */
+  FAASMETER_RECEIVERS_MAX_BODY_BYTES: z.coerce.number().int().min(1024, 'must be at least 1024').max(256 * MiB).default(5 * MiB),
+  FAASMETER_INGEST_KEYS_FILE: z.string().min(1).optional(),
+  FAASMETER_INGEST_KEYS: z.string().min(1).optional(),
+});
+
+export type ReceiversEnv = z.output<typeof ReceiversEnvSchema> & DeliveryEnv;
+
+export function receiversEnv(env: NodeJS.ProcessEnv): Readonly<ReceiversEnv> {
+  return parseConfig(ReceiversEnvSchema, env, 'receivers configuration');
+}
