@@ -1,0 +1,72 @@
+import type { Component } from '../../common/component.ts';
+import { createLogger } from '../../common/log.ts';
+import { startOpsServer } from '../../common/ops-server.ts';
+import type { ProcessHandle } from '../../common/process.ts';
+import { runUntilSignalled, startAll } from '../../common/process.ts';
+import { createTelemetry, startProcessTelemetry } from '../../common/telemetry.ts';
+import { createDelivery, deliveryConfigFromParsedEnv } from '../delivery/index.ts';
+import type { AgentConfig } from './agent.ts';
+import { checkCgroupRoot, createAgent } from './agent.ts';
+import { AGENT_USAGE, agentCommandConfig } from './config.ts';
+
+/** `--once`: events go to stdout as JSON lines, the summary to stderr; nothing is sent. */
+async function sampleAndPrint(config: AgentConfig): Promise<number> {
+  const telemetry = createTelemetry('faasmeter-agent');
+  const agent = createAgent(config, {
+    sink: { emit: (event) => process.stdout.write(`${JSON.stringify(event)}\n`) },
+    meter: telemetry.meter,
+    log: createLogger('agent', 'silent'),
+  });
+  await checkCgroupRoot(config.cgroupRoot);
+  const report = await agent.sampleOnce();
+  process.stderr.write(`${JSON.stringify({ root: config.cgroupRoot, ...report })}\n`);
+  await telemetry.shutdown();
+  return report.ok ? 0 : 1;
+}
+
+/** `faasmeter agent`: the node agent (collector/agent/README.md). */
+export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const config = agentCommandConfig(argv, env);
+  if (config === undefined) {
+    process.stdout.write(AGENT_USAGE);
+    return 0;
+  }
+  if (config.once) return sampleAndPrint(config.agent);
+  // Before anything starts: on a host without cgroup v2 the agent can do nothing, and says why.
+  await checkCgroupRoot(config.agent.cgroupRoot);
+  const telemetry = startProcessTelemetry('faasmeter-agent');
+  const log = createLogger('agent');
+  // The node is in the client id, which also keys the default spool dir: one spool per agent.
+  const delivery = createDelivery(deliveryConfigFromParsedEnv(config.env, `faasmeter-agent-${config.agent.node}`), {
+    log,
+    meter: telemetry.meter,
+  });
+  const agent = createAgent(config.agent, { sink: delivery, meter: telemetry.meter, log });
+  // Stopped in reverse: sampling ends first, then delivery flushes what it was given.
+  const components: Component[] = [delivery, agent];
+  let handle: Pick<ProcessHandle, 'stopping'> = { stopping: () => false };
+  const ops = await startOpsServer(
+    { telemetry, components: () => components, stopping: () => handle.stopping() },
+    config.ops.host,
+    config.ops.port,
+  );
+  const running = runUntilSignalled(components, log, async () => {
+    await ops.close();
+    await telemetry.shutdown();
+  });
+  handle = running;
+  await startAll(components, log);
+  log.info(
+    {
+      root: config.agent.cgroupRoot,
+      intervalMs: config.agent.sampleIntervalMs,
+      podMetadataFile: config.agent.podMetadataFile,
+      staticMapEntries: config.agent.staticMap.length,
+      node: config.agent.node,
+      ops: `${config.ops.host}:${ops.port}`,
+    },
+    'agent running',
+  );
+  await running.done;
+  return 0;
+}
