@@ -1,0 +1,44 @@
+import { createClickHouse } from '../clickhouse/client.ts';
+import { createLogger } from '../common/log.ts';
+import { startOpsServer } from '../common/ops-server.ts';
+import { runUntilSignalled, startAll } from '../common/process.ts';
+import { startProcessTelemetry } from '../common/telemetry.ts';
+import { meterConfigFromEnv } from './config.ts';
+import { loadPricingConfig } from './pricing/index.ts';
+import { createMeterService } from './service.ts';
+
+/** `faasmeter meter`: configuration comes from the environment (see meter/config.ts). */
+export async function runMeterCommand(_argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const telemetry = startProcessTelemetry('faasmeter-meter');
+  const config = meterConfigFromEnv(env);
+  const log = createLogger('meter');
+  const pricing = loadPricingConfig(config.FAASMETER_PRICING_FILE);
+  const ch = createClickHouse({
+    url: config.FAASMETER_CLICKHOUSE_URL,
+    database: config.FAASMETER_CLICKHOUSE_DATABASE,
+    username: config.FAASMETER_CLICKHOUSE_USER,
+    password: config.FAASMETER_CLICKHOUSE_PASSWORD,
+  });
+  const service = createMeterService(config, {
+    ch,
+    pricing,
+    log,
+    telemetry,
+    // Offsets of the failing batch stay uncommitted, so after a fix the batch is billed.
+    onFatal: () => process.exit(70),
+  });
+  let handle: { stopping(): boolean } = { stopping: () => false };
+  const ops = await startOpsServer(
+    { telemetry, components: () => service.components, stopping: () => handle.stopping() },
+    config.FAASMETER_OPS_HOST,
+    config.FAASMETER_OPS_PORT,
+  );
+  handle = runUntilSignalled(service.components, log, async () => {
+    await ops.close();
+    await telemetry.shutdown();
+  });
+  await startAll(service.components, log);
+  log.info({ ops: `http://${config.FAASMETER_OPS_HOST}:${ops.port}`, group: config.FAASMETER_METER_GROUP }, 'meter running');
+  await (handle as ReturnType<typeof runUntilSignalled>).done;
+  return 0;
+}

@@ -1,0 +1,52 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..', '..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface PrivateClickHouse {
+  url: string;
+  start(): void;
+  stop(): void;
+  destroy(): void;
+}
+
+/**
+ * A ClickHouse server owned by one test, started by the same stack scripts with its own
+ * directory and ports, so a test can stop it for a minute without disturbing other suites.
+ */
+export async function privateClickHouse(): Promise<PrivateClickHouse> {
+  const dir = mkdtempSync(join(tmpdir(), 'faasmeter-ch-'));
+  const env = {
+    ...process.env,
+    FAASMETER_STACK_DIR: dir,
+    FAASMETER_CLICKHOUSE_HTTP_PORT: String(await freePort()),
+    FAASMETER_CLICKHOUSE_TCP_PORT: String(await freePort()),
+  };
+  const run = (script: string) => {
+    const result = spawnSync('bash', [join(root, 'deploy/local-stack', script), 'clickhouse'], { env, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`${script} clickhouse failed: ${result.stderr || result.stdout}`);
+  };
+  return {
+    url: `http://127.0.0.1:${env.FAASMETER_CLICKHOUSE_HTTP_PORT}`,
+    start: () => run('up.sh'),
+    stop: () => run('down.sh'),
+    destroy: () => {
+      run('down.sh');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import type { Architecture, InvocationEvent, Status } from '../../contract/index.ts';
+import { invocationEvent } from '../../contract/index.ts';
+
+/** mulberry32: a small seeded generator so every run of a workload is the same workload. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface WorkloadOptions {
+  calls: number;
+  tenants: string[];
+  functions: number;
+  /** First ms of the window the calls start in; all calls start within `spanMs` after it. */
+  startMs: number;
+  spanMs: number;
+  seed: number;
+  /** Calls per instance before it is replaced (so every instance's first call is cold). */
+  callsPerInstance?: number;
+  errorRate?: number;
+  idPrefix?: string;
+}
+
+const MEMORY_SIZES = [128, 256, 512, 1024, 1769, 3008];
+
+/**
+ * A generated workload: tenants own functions of both architectures with various memory sizes;
+ * every instance's first call is cold and carries an init duration; some calls fail or time out.
+ * Durations carry microseconds so per-call rounding is exercised.
+ */
+export function generateWorkload(o: WorkloadOptions): InvocationEvent[] {
+  const rand = seededRandom(o.seed);
+  const perInstance = o.callsPerInstance ?? 250;
+  const errorRate = o.errorRate ?? 0.03;
+  const archOf = (i: number): Architecture => (Math.floor(i / o.tenants.length) % 2 === 0 ? 'x86_64' : 'arm64');
+  const functions = Array.from({ length: o.functions }, (_, i) => ({
+    tenant: o.tenants[i % o.tenants.length]!,
+    name: `fn-${String(i).padStart(2, '0')}`,
+    // Tenants own functions round-robin, so alternate architectures per tenant, not per index.
+    arch: archOf(i),
+    memoryMb: MEMORY_SIZES[i % MEMORY_SIZES.length]!,
+    revision: `fn-${i}-0000${1 + (i % 2)}`,
+    baseMs: 5 + (i % 7) * 40,
+    instanceCalls: 0,
+    instanceNo: 0,
+  }));
+  const events: InvocationEvent[] = [];
+  for (let i = 0; i < o.calls; i += 1) {
+    const fn = functions[Math.floor(rand() * functions.length)]!;
+    const cold = fn.instanceCalls === 0;
+    fn.instanceCalls = (fn.instanceCalls + 1) % perInstance;
+    if (cold) fn.instanceNo += 1;
+    const roll = rand();
+    const status: Status = roll < errorRate * 0.8 ? 'error' : roll < errorRate ? 'timeout' : 'success';
+    const durationMs = Math.round((fn.baseMs + rand() * fn.baseMs * 3) * 1000) / 1000;
+    const startMs = o.startMs + Math.floor((i / o.calls) * o.spanMs);
+    events.push(
+      invocationEvent(
+        {
+          tenant: fn.tenant,
+          function: fn.name,
+          revision: fn.revision,
+          instance: `${fn.name}-${fn.instanceNo}`,
+          trigger: 'http',
+          startMs,
+          durationMs,
+          status,
+          httpStatus: status === 'success' ? 200 : status === 'timeout' ? 504 : 500,
+          cold,
+          ...(cold ? { initDurationMs: Math.round((150 + rand() * 900) * 1000) / 1000, waitMs: 2 + Math.floor(rand() * 50) } : {}),
+          memoryMb: fn.memoryMb,
+          maxMemoryUsedMb: Math.max(1, Math.floor(fn.memoryMb * (0.2 + rand() * 0.5))),
+          arch: fn.arch,
+          requestBytes: Math.floor(rand() * 2000),
+          responseBytes: Math.floor(rand() * 20000),
+        },
+        { id: `${o.idPrefix ?? 'w'}-${o.seed}-${i}`, source: 'faasmeter/test-workload', timeMs: startMs + Math.ceil(durationMs) },
+      ),
+    );
+  }
+  return events;
+}
