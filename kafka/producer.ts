@@ -1,5 +1,5 @@
 import type { Kafka, Producer } from 'kafkajs';
-import { CompressionTypes } from 'kafkajs';
+import { CompressionTypes, Partitioners } from 'kafkajs';
 
 export interface OutgoingRecord {
   topic: string;
@@ -23,7 +23,13 @@ export interface ProducerOptions {
 }
 
 export function createRecordProducer(kafka: Kafka, options: ProducerOptions = {}): RecordProducer {
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 3 } });
+  // The default partitioner is murmur2, as in the Java client: producers in other languages
+  // put a re-sent event on the same partition as ours did.
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    retry: { retries: 3 },
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   const compression = options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
   return {
     connect: () => producer.connect(),
