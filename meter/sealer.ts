@@ -1,18 +1,36 @@
 import type { ClickHouse } from '../clickhouse/client.ts';
+import type { Statement } from '../clickhouse/sql.ts';
 import { sql, v } from '../clickhouse/sql.ts';
 import type { Component, Health } from '../common/component.ts';
 import type { Logger } from '../common/log.ts';
 
 const HOUR_S = 3_600;
 
+/**
+ * Rows written this long before a seal started may still have been committing while it ran.
+ * Above any single write's duration (the client's request timeout is 30 s).
+ */
+export const SEAL_MARGIN_MS = 3 * 60_000;
+
+/**
+ * Hours whose newest seal started more than the margin after the hour's last write: their seal
+ * holds every row, so readers take it. Any other hour is read from billed calls, deduplicated,
+ * until a seal catches up, so a read is exact at every moment, not only after the next tick.
+ */
+export function cleanSealedHours(): Statement {
+  return sql`SELECT hour
+             FROM (SELECT hour, max(sealed_ms) AS last_seal FROM sealed_hours GROUP BY hour) AS seals
+             ANY LEFT JOIN (SELECT hour, max(written_ms) AS last_write FROM written_hours GROUP BY hour) AS writes
+             USING (hour)
+             WHERE last_seal > last_write + ${v.uint64(SEAL_MARGIN_MS)}`;
+}
+
 export interface SealOptions {
+  /** The seal's time: which hours are finished, and the seal's stamp (tests stamp one later). */
   nowMs?: number;
   /** An hour is sealed only this long after it ended, so calls still in flight can land first. */
   settleMs?: number;
-  /**
-   * Rows written this long before a seal may still have been committing while it ran; an hour
-   * written to within this margin of its last seal is sealed again. Above any write's duration.
-   */
+  /** An hour written to within this margin of its last seal is sealed again. */
   marginMs?: number;
 }
 
@@ -25,7 +43,7 @@ export interface SealOptions {
 export async function sealHours(ch: ClickHouse, options: SealOptions = {}): Promise<number[]> {
   const nowMs = options.nowMs ?? Date.now();
   const settleMs = options.settleMs ?? 2 * 60_000;
-  const marginMs = options.marginMs ?? 3 * 60_000;
+  const marginMs = options.marginMs ?? SEAL_MARGIN_MS;
   const lastFinished = Math.floor((nowMs - settleMs) / 1000 / HOUR_S) * HOUR_S - HOUR_S;
   const [written, sealed] = await Promise.all([
     ch.query<{ h: string | number; last: string }>(
@@ -43,7 +61,7 @@ export async function sealHours(ch: ClickHouse, options: SealOptions = {}): Prom
     return seal === undefined || Number(r.last) + marginMs >= seal;
   });
   const hours = due.map((r) => Number(r.h)).sort((a, b) => a - b);
-  for (const hour of hours) await sealHour(ch, hour, Date.now());
+  for (const hour of hours) await sealHour(ch, hour, options.nowMs ?? Date.now());
   return hours;
 }
 

@@ -5,7 +5,7 @@ import type { Architecture } from '../contract/index.ts';
 import type { PeriodUsage, PricingConfig, Statement } from './pricing/index.ts';
 import { addUsage, emptyUsage, planFor, priceStatement } from './pricing/index.ts';
 import { periodBounds } from './periods.ts';
-import { sealHours } from './sealer.ts';
+import { cleanSealedHours, sealHours } from './sealer.ts';
 
 /**
  * Statements are priced from the small per-period rollup (usage_period), never from raw calls,
@@ -47,7 +47,7 @@ interface UsageRow {
 
 /**
  * Call usage of a tenant matching `where` (a condition on billing_period / usage_period), by the
- * period the calls ran in. Sealed hours come from their newest seal; hours not sealed yet are
+ * period the calls ran in. Cleanly sealed hours come from their newest seal; every other hour is
  * read from billed calls with one row per event id. Either way a call written twice counts once.
  */
 async function billedUsage(ch: ClickHouse, tenant: string, where: SqlStatement): Promise<Map<string, PeriodUsage>> {
@@ -58,7 +58,7 @@ async function billedUsage(ch: ClickHouse, tenant: string, where: SqlStatement):
               SELECT hour, billing_period, usage_period, arch,
                      argMax(calls, sealed_ms) AS c, argMax(mb_ms, sealed_ms) AS m, argMax(init_mb_ms, sealed_ms) AS im
               FROM billing_hours
-              WHERE tenant = ${v.string(tenant)} AND ${where} AND hour IN (SELECT hour FROM sealed_hours)
+              WHERE tenant = ${v.string(tenant)} AND ${where} AND hour IN (${cleanSealedHours()})
               GROUP BY hour, billing_period, usage_period, arch
           )
           GROUP BY usage_period, arch`,
@@ -69,7 +69,7 @@ async function billedUsage(ch: ClickHouse, tenant: string, where: SqlStatement):
               SELECT event_id, any(usage_period) AS usage_period, any(arch) AS arch,
                      any(mb_ms) AS m, any(init_mb_ms) AS im
               FROM billed_calls
-              WHERE tenant = ${v.string(tenant)} AND ${where} AND hour NOT IN (SELECT hour FROM sealed_hours)
+              WHERE tenant = ${v.string(tenant)} AND ${where} AND hour NOT IN (${cleanSealedHours()})
               GROUP BY event_id
           )
           GROUP BY usage_period, arch`,

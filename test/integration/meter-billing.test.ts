@@ -13,7 +13,7 @@ import { createRecordProducer } from '../../kafka/producer.ts';
 import { MeterConfigSchema } from '../../meter/config.ts';
 import { parsePricingConfig } from '../../meter/pricing/index.ts';
 import { createMeterService } from '../../meter/service.ts';
-import { sealHours } from '../../meter/sealer.ts';
+import { SEAL_MARGIN_MS, sealHours } from '../../meter/sealer.ts';
 import { computeStatement } from '../../meter/statements.ts';
 import { CLICKHOUSE_URL, migratedDatabase } from '../helpers/clickhouse.ts';
 import { createTestTopics, KAFKA_BROKERS, readTopic, testKafka, uniquePrefix } from '../helpers/kafka.ts';
@@ -47,8 +47,16 @@ async function billedCount(ch: ClickHouse): Promise<{ rows: number; unique: numb
  * ClickHouse commits an insert's own part before its materialized views' parts, so a reader
  * can briefly see a billed call whose rollup row is not there yet: wait for both.
  */
+/**
+ * Seals every hour with a stamp past the margin, as a seal taken minutes from now would be:
+ * all writes have finished, so readers then take the sealed hours instead of the raw calls.
+ */
+async function sealAsIfLater(ch: ClickHouse): Promise<void> {
+  await sealHours(ch, { settleMs: 0, nowMs: Date.now() + SEAL_MARGIN_MS + 60_000 });
+}
+
 async function sealedCalls(ch: ClickHouse): Promise<number> {
-  await sealHours(ch, { settleMs: 0 });
+  await sealAsIfLater(ch);
   const [row] = await ch.query<{ n: string }>(
     sql`SELECT sum(c) AS n FROM (
           SELECT tenant, hour, billing_period, usage_period, arch, argMax(calls, sealed_ms) AS c
@@ -86,7 +94,7 @@ async function statementTotals(ch: ClickHouse): Promise<Record<string, string>> 
     return out;
   };
   const beforeSealing = await read();
-  await sealHours(ch, { settleMs: 0 });
+  await sealAsIfLater(ch);
   expect(await read()).toEqual(beforeSealing);
   return beforeSealing;
 }
