@@ -10,7 +10,6 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createClickHouse } from '../../clickhouse/client.ts';
 import { migrate } from '../../clickhouse/migrate.ts';
@@ -18,6 +17,7 @@ import { sql, v } from '../../clickhouse/sql.ts';
 import { createLogger } from '../../common/log.ts';
 import { createKafka } from '../../kafka/client.ts';
 import { defaultTopics, ensureTopics } from '../../kafka/topics.ts';
+import { freePort } from '../../common/net.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const stackDir = process.env.FAASMETER_STACK_DIR ?? join(root, '.stack');
@@ -56,16 +56,6 @@ const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$
 const started = Date.now();
 const say = (text: string) => process.stdout.write(`[demo ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${text}\n`);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function run(name: string, args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, args, {

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './private-stack.ts';
+import { freePort } from '../../common/net.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 

@@ -7,7 +7,7 @@ import { FakeCgroupTree, kubeContainerPath } from '../../collector/agent/fake-cg
 import type { FaasEvent } from '../../contract/index.ts';
 import { LIFECYCLE_TYPE, parseEventJson, TOPICS } from '../../contract/index.ts';
 import { createTestTopics, KAFKA_BROKERS, readTopic, uniquePrefix } from '../helpers/kafka.ts';
-import { freePort } from '../helpers/private-stack.ts';
+import { freePort } from '../../common/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
