@@ -1,5 +1,4 @@
 import type { ClickHouse } from '../clickhouse/client.ts';
-import type { Statement } from '../clickhouse/sql.ts';
 import { sql, v } from '../clickhouse/sql.ts';
 import type { Component, Health } from '../common/component.ts';
 import type { Logger } from '../common/log.ts';
@@ -13,16 +12,30 @@ const HOUR_S = 3_600;
 export const SEAL_MARGIN_MS = 3 * 60_000;
 
 /**
- * Hours whose newest seal started more than the margin after the hour's last write: their seal
- * holds every row, so readers take it. Any other hour is read from billed calls, deduplicated,
- * until a seal catches up, so a read is exact at every moment, not only after the next tick.
+ * Hours written to without a seal that started more than the margin after the last write:
+ * their seal (if any) may miss rows, so readers take their raw calls, deduplicated, until a seal
+ * catches up. Every other hour's newest seal holds all its rows. Both tables hold about one row
+ * per hour, so this is cheap.
  */
-export function cleanSealedHours(): Statement {
-  return sql`SELECT hour
-             FROM (SELECT hour, max(sealed_ms) AS last_seal FROM sealed_hours GROUP BY hour) AS seals
-             ANY LEFT JOIN (SELECT hour, max(written_ms) AS last_write FROM written_hours GROUP BY hour) AS writes
-             USING (hour)
-             WHERE last_seal > last_write + ${v.uint64(SEAL_MARGIN_MS)}`;
+export async function dirtyHours(ch: ClickHouse, options: { upToHour?: number; marginMs?: number } = {}): Promise<number[]> {
+  const marginMs = options.marginMs ?? SEAL_MARGIN_MS;
+  const upTo = options.upToHour === undefined ? sql`1` : sql`hour <= ${v.dateTime(options.upToHour)}`;
+  const [written, sealed] = await Promise.all([
+    ch.query<{ h: string | number; last: string }>(
+      sql`SELECT toUInt32(hour) AS h, max(written_ms) AS last FROM written_hours WHERE ${upTo} GROUP BY hour`,
+    ),
+    ch.query<{ h: string | number; last: string }>(
+      sql`SELECT toUInt32(hour) AS h, max(sealed_ms) AS last FROM sealed_hours WHERE ${upTo} GROUP BY hour`,
+    ),
+  ]);
+  const lastSeal = new Map(sealed.map((r) => [Number(r.h), Number(r.last)]));
+  return written
+    .filter((r) => {
+      const seal = lastSeal.get(Number(r.h));
+      return seal === undefined || seal <= Number(r.last) + marginMs;
+    })
+    .map((r) => Number(r.h))
+    .sort((a, b) => a - b);
 }
 
 export interface SealOptions {
@@ -45,22 +58,7 @@ export async function sealHours(ch: ClickHouse, options: SealOptions = {}): Prom
   const settleMs = options.settleMs ?? 2 * 60_000;
   const marginMs = options.marginMs ?? SEAL_MARGIN_MS;
   const lastFinished = Math.floor((nowMs - settleMs) / 1000 / HOUR_S) * HOUR_S - HOUR_S;
-  const [written, sealed] = await Promise.all([
-    ch.query<{ h: string | number; last: string }>(
-      sql`SELECT toUInt32(hour) AS h, max(written_ms) AS last FROM written_hours
-          WHERE hour <= ${v.dateTime(lastFinished)} GROUP BY hour`,
-    ),
-    ch.query<{ h: string | number; last: string }>(
-      sql`SELECT toUInt32(hour) AS h, max(sealed_ms) AS last FROM sealed_hours
-          WHERE hour <= ${v.dateTime(lastFinished)} GROUP BY hour`,
-    ),
-  ]);
-  const lastSeal = new Map(sealed.map((r) => [Number(r.h), Number(r.last)]));
-  const due = written.filter((r) => {
-    const seal = lastSeal.get(Number(r.h));
-    return seal === undefined || Number(r.last) + marginMs >= seal;
-  });
-  const hours = due.map((r) => Number(r.h)).sort((a, b) => a - b);
+  const hours = await dirtyHours(ch, { upToHour: lastFinished, marginMs });
   for (const hour of hours) await sealHour(ch, hour, options.nowMs ?? Date.now());
   return hours;
 }

@@ -1,11 +1,11 @@
 import type { ClickHouse } from '../clickhouse/client.ts';
 import type { Statement as SqlStatement } from '../clickhouse/sql.ts';
-import { sql, v } from '../clickhouse/sql.ts';
+import { join, sql, v } from '../clickhouse/sql.ts';
 import type { Architecture } from '../contract/index.ts';
 import type { PeriodUsage, PricingConfig, Statement } from './pricing/index.ts';
 import { addUsage, emptyUsage, planFor, priceStatement } from './pricing/index.ts';
 import { periodBounds } from './periods.ts';
-import { cleanSealedHours, sealHours } from './sealer.ts';
+import { dirtyHours, sealHours } from './sealer.ts';
 
 /**
  * Statements are priced from the small per-period rollup (usage_period), never from raw calls,
@@ -51,6 +51,8 @@ interface UsageRow {
  * read from billed calls with one row per event id. Either way a call written twice counts once.
  */
 async function billedUsage(ch: ClickHouse, tenant: string, where: SqlStatement): Promise<Map<string, PeriodUsage>> {
+  const dirty = await dirtyHours(ch);
+  const dirtyList = join(dirty.map((h) => v.dateTime(h)), ', ');
   const [sealed, live] = await Promise.all([
     ch.query<UsageRow>(
       sql`SELECT usage_period, arch, sum(c) AS calls, sum(m) AS mb_ms, sum(im) AS init_mb_ms
@@ -58,22 +60,25 @@ async function billedUsage(ch: ClickHouse, tenant: string, where: SqlStatement):
               SELECT hour, billing_period, usage_period, arch,
                      argMax(calls, sealed_ms) AS c, argMax(mb_ms, sealed_ms) AS m, argMax(init_mb_ms, sealed_ms) AS im
               FROM billing_hours
-              WHERE tenant = ${v.string(tenant)} AND ${where} AND hour IN (${cleanSealedHours()})
+              WHERE tenant = ${v.string(tenant)} AND ${where} ${dirty.length > 0 ? sql`AND hour NOT IN (${dirtyList})` : sql``}
               GROUP BY hour, billing_period, usage_period, arch
           )
           GROUP BY usage_period, arch`,
     ),
-    ch.query<UsageRow>(
-      sql`SELECT usage_period, arch, count() AS calls, sum(m) AS mb_ms, sum(im) AS init_mb_ms
-          FROM (
-              SELECT event_id, any(usage_period) AS usage_period, any(arch) AS arch,
-                     any(mb_ms) AS m, any(init_mb_ms) AS im
-              FROM billed_calls
-              WHERE tenant = ${v.string(tenant)} AND ${where} AND hour NOT IN (${cleanSealedHours()})
-              GROUP BY event_id
-          )
-          GROUP BY usage_period, arch`,
-    ),
+    // Inner aliases differ from column names: 18.16 would substitute an aggregate alias such as
+    // `any(usage_period) AS usage_period` into the WHERE clause and reject the query.
+    dirty.length === 0
+      ? Promise.resolve([])
+      : ch.query<UsageRow>(
+          sql`SELECT up AS usage_period, ar AS arch, count() AS calls, sum(m) AS mb_ms, sum(im) AS init_mb_ms
+              FROM (
+                  SELECT event_id, any(usage_period) AS up, any(arch) AS ar, any(mb_ms) AS m, any(init_mb_ms) AS im
+                  FROM billed_calls
+                  WHERE tenant = ${v.string(tenant)} AND ${where} AND hour IN (${dirtyList})
+                  GROUP BY event_id
+              )
+              GROUP BY up, ar`,
+        ),
   ]);
   const byPeriod = new Map<string, PeriodUsage>();
   for (const row of [...sealed, ...live]) {

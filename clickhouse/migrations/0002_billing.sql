@@ -208,14 +208,15 @@ CREATE TABLE IF NOT EXISTS sealed_hours (
 PARTITION BY toYYYYMM(hour)
 ORDER BY hour;
 
--- One row per hour a batch wrote into, inserted before the batch's calls: the sealer's list of
--- hours that may need (re)sealing.
+-- Each hour's latest write, inserted before a batch's calls: the sealer's list of hours that may
+-- need (re)sealing, and the readers' list of hours whose seal may be stale. Merges keep only the
+-- newest write per hour, so it stays one row per hour however many batches wrote into it.
 CREATE TABLE IF NOT EXISTS written_hours (
     hour DateTime,
     written_ms UInt64
-) ENGINE = ReplacingMergeTree
+) ENGINE = ReplacingMergeTree(written_ms)
 PARTITION BY toYYYYMM(hour)
-ORDER BY (hour, written_ms);
+ORDER BY hour;
 
 -- Cold calls are a small share of all calls; keeping them apart makes percentile reads cheap.
 CREATE TABLE IF NOT EXISTS cold_starts (
