@@ -4,7 +4,7 @@ import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ViewOptions } from '@opentelemetry/sdk-metrics';
-import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
+import { AggregationType, InstrumentType, MeterProvider } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 
 export interface Telemetry {
@@ -22,10 +22,12 @@ function views(): ViewOptions[] {
   return [
     {
       instrumentName: '*_seconds',
+      instrumentType: InstrumentType.HISTOGRAM,
       aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: SECONDS_BUCKETS } },
     },
     {
       instrumentName: '*_bytes',
+      instrumentType: InstrumentType.HISTOGRAM,
       aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: BYTES_BUCKETS } },
     },
   ];
