@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { freePort } from '../../common/net.ts';
 
 /**
  * A Kafka node owned by one test file: the local stack's jars, its own temp directory and free
@@ -32,17 +32,6 @@ export interface PrivateKafka {
 const repoDir = join(import.meta.dirname, '..', '..');
 const stackDir = process.env.FAASMETER_STACK_DIR ?? join(repoDir, '.stack');
 const libsDir = join(stackDir, 'kafka', 'libs');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function runJava(args: string[], logFile: string): Promise<void> {
   return new Promise((resolve, reject) => {

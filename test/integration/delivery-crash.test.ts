@@ -6,11 +6,12 @@ import { spawnEmitter } from '../../bench/delivery-child.ts';
 import { seqOfId } from '../../bench/delivery-workload.ts';
 import { createDelivery } from '../../collector/delivery/index.ts';
 import { createLogger } from '../../common/log.ts';
+import { freePort } from '../../common/net.ts';
 import { createTelemetry } from '../../common/telemetry.ts';
 import { TOPICS } from '../../contract/index.ts';
 import { defaultTopics, ensureTopics } from '../../kafka/topics.ts';
 import { KAFKA_BROKERS, testKafka, uniquePrefix } from '../helpers/kafka.ts';
-import { freePort, readTopics } from '../helpers/private-kafka.ts';
+import { readTopics } from '../helpers/private-kafka.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const RATE_PER_S = 1_000;
