@@ -74,6 +74,8 @@ describe('faasmeter proxy (the CLI process)', () => {
       FAASMETER_TOPIC_PREFIX: prefix,
       FAASMETER_SPOOL_DIR: spoolDir,
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      // The test reads the proxy's start-up log line; npm test silences logs by default.
+      FAASMETER_LOG_LEVEL: 'info',
     });
     const running = await waitFor(
       () => proxy.lines.map((l) => JSON.parse(l) as { msg?: string; listen?: string; ops?: string }).find((l) => l.msg === 'proxy running'),
