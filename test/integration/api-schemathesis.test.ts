@@ -53,7 +53,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'plans.json'), JSON.stringify(TEST_PRICING));
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  api = spawn('npx', ['node', join(root, 'cli', 'faasmeter.ts'), 'api'], {
+  // Node itself, not npx: npx does not pass SIGTERM on, and the API would outlive the test.
+  api = spawn(process.execPath, [join(root, 'cli', 'faasmeter.ts'), 'api'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
