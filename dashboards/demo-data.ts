@@ -8,45 +8,10 @@
  *    send-email runs close to its memory limit (needs more).
  */
 
-/** A billed_calls row as the meter writes it (meter/rows.ts): integer quantities, DateTime as epoch s. */
-export interface BilledCallRow {
-  event_id: string;
-  tenant: string;
-  function: string;
-  revision: string;
-  instance: string;
-  arch: string;
-  plan: string;
-  hour: number;
-  start_ms: number;
-  usage_period: string;
-  billing_period: string;
-  memory_mb: number;
-  duration_us: number;
-  billed_ms: number;
-  mb_ms: number;
-  cold: number;
-  init_duration_us: number;
-  init_billed_ms: number;
-  init_mb_ms: number;
-  wait_us: number;
-  error: number;
-  timeout: number;
-  max_memory_used_mb: number;
-  written_ms: number;
-}
+import { seededRandom } from '../common/random.ts';
+import type { BilledCallRow } from '../meter/rows.ts';
 
-/** mulberry32: small, fast, good enough for demo data, and the same sequence everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export type { BilledCallRow };
 
 interface FunctionSpec {
   tenant: string;
@@ -78,7 +43,7 @@ const periodOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
 
 /** Calls for [fromMs, toMs), minute by minute; `scale` thins the traffic. */
 export function demoCalls(fromMs: number, toMs: number, seed = 42, scale = 1): BilledCallRow[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const rows: BilledCallRow[] = [];
   let n = 0;
@@ -145,7 +110,7 @@ export function demoCalls(fromMs: number, toMs: number, seed = 42, scale = 1): B
  * seconds over [fromS, toS], including a Kafka outage (spool grows, lag climbs, then drains).
  */
 export function demoOpenMetrics(fromS: number, toS: number, stepS = 15, seed = 7): string {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const families = new Map<string, { type: string; lines: string[] }>();
   const sample = (family: string, type: string, name: string, labels: Record<string, string>, value: number, t: number) => {
     let fam = families.get(family);

@@ -15,7 +15,7 @@ import type { DeadLetter } from '../../meter/pipeline.ts';
 import { createBatchWriter } from '../../meter/writer.ts';
 import type { ConsumedRecord } from '../../kafka/consumer.ts';
 import { TEST_PRICING } from '../helpers/meter-fixtures.ts';
-import { seededRandom } from '../helpers/workload.ts';
+import { seededRandom } from '../../common/random.ts';
 
 export const PRICING: PricingConfig = parsePricingConfig(TEST_PRICING);
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { seededRandom } from './workload.ts';
+import { seededRandom } from '../../common/random.ts';
 
 /**
  * A small function server to put behind faasmeter proxies, in tests, benches and the demo.

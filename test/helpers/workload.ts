@@ -1,17 +1,7 @@
 import type { Architecture, InvocationEvent, Status } from '../../contract/index.ts';
 import { invocationEvent } from '../../contract/index.ts';
+import { seededRandom } from '../../common/random.ts';
 
-/** mulberry32: a small seeded generator so every run of a workload is the same workload. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface WorkloadOptions {
   calls: number;

@@ -22,7 +22,8 @@ import type { MeterProcess } from '../helpers/meter-process.ts';
 import { startMeterProcess, writeJson } from '../helpers/meter-process.ts';
 import { referenceTotal, referenceUsage } from '../helpers/reference-billing.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { generateWorkload, seededRandom } from '../helpers/workload.ts';
+import { seededRandom } from '../../common/random.ts';
+import { generateWorkload } from '../helpers/workload.ts';
 
 const PERIOD = '2026-10';
 const PERIOD_START = Date.UTC(2026, 9, 1);
