@@ -24,7 +24,9 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings, Logger as ClientLogger } from '@clickhouse/client';
+import { parseConfig } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
+import { SqlRecordEnvSchema } from './config.ts';
 import { isIdentifier } from './sql.ts';
 import type { Statement } from './sql.ts';
 import { SqlLexError, tokenize } from './sql-lexer.ts';
@@ -186,17 +188,53 @@ type RawJSON = (text: string) => unknown;
 // JSON.rawJSON (Node 21+) writes given digits into JSON output verbatim; TypeScript's lib lacks it.
 const rawJSON = (JSON as unknown as { rawJSON: RawJSON }).rawJSON;
 
-function insertReplacer(this: unknown, key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return rawJSON(value.toString());
-  if (value instanceof ExactNumber) return rawJSON(value.text);
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`column ${key}: ${value} is not a finite number`);
-  if (value === undefined) throw new TypeError(`column ${key}: undefined (use null for a Nullable column)`);
-  return value;
+function jsonValue(key: string, value: unknown): unknown {
+  switch (typeof value) {
+    case 'bigint':
+      // Small integers go as plain numbers (exact below 2^53, and native to JSON.stringify);
+      // only larger ones need the verbatim-digits wrapper.
+      return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : rawJSON(value.toString());
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`column ${key}: ${value} is not a finite number`);
+      return value;
+    case 'undefined':
+      throw new TypeError(`column ${key}: undefined (use null for a Nullable column)`);
+    case 'object':
+      if (value instanceof ExactNumber) return rawJSON(value.text);
+      if (Array.isArray(value)) return value.map((item) => jsonValue(key, item));
+      return value === null || value instanceof Date ? value : jsonObject(value);
+    default:
+      return value;
+  }
 }
 
-/** JSON text of an insert row (or a record-file line) with bigint and exactNumber() digits unquoted. */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** True when JSON.stringify writes the row as ClickHouse needs it: flat, no bigint, all finite. */
+function isPlainRow(row: unknown): row is Record<string, unknown> {
+  if (row === null || typeof row !== 'object' || Array.isArray(row) || row instanceof ExactNumber) return false;
+  for (const key in row) {
+    const value = (row as Record<string, unknown>)[key];
+    const type = typeof value;
+    if (type === 'string' || type === 'boolean' || value === null || (type === 'number' && Number.isFinite(value))) continue;
+    return false;
+  }
+  return true;
+}
+
+/**
+ * JSON text of an insert row (or a record-file line) with bigint and exactNumber() digits unquoted.
+ * Rows of strings and finite numbers, the meter's hot path, are stringified as they are: a
+ * replacer function costs a call per key and was the meter's hottest function.
+ */
 export function stringifyRow(row: unknown): string {
-  return JSON.stringify(row, insertReplacer);
+  return JSON.stringify(isPlainRow(row) ? row : jsonValue('', row));
+}
+
+function jsonObject(row: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(row)) out[key] = jsonValue(key, (row as Record<string, unknown>)[key]);
+  return out;
 }
 
 /** JSONEachRow body for rows, as sent to the server. */
@@ -335,7 +373,7 @@ export function createClickHouse(config: ClickHouseConfig): ClickHouse {
   const shared: Shared = {
     config,
     pools: new Map(),
-    record: recorder(config.recordFile ?? process.env.FAASMETER_SQL_RECORD),
+    record: recorder(config.recordFile ?? parseConfig(SqlRecordEnvSchema, process.env, 'ClickHouse client configuration').FAASMETER_SQL_RECORD),
     closed: false,
   };
   return view(shared, database);
