@@ -22,6 +22,7 @@ import { migrate } from '../clickhouse/migrate.ts';
 import { sql, v } from '../clickhouse/sql.ts';
 import { DEFAULT_CLICKHOUSE_URL } from '../common/config.ts';
 import { sealHours } from '../meter/sealer.ts';
+import { recordResults } from './results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -119,7 +120,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 }
 
-async function measure(name: string, base: string, path: string, key: string): Promise<void> {
+async function measure(name: string, base: string, path: string, key: string): Promise<string> {
   const headers = { authorization: `Bearer ${key}` };
   let bytes = 0;
   for (let i = 0; i < 20; i += 1) {
@@ -138,6 +139,7 @@ async function measure(name: string, base: string, path: string, key: string): P
   times.sort((a, b) => a - b);
   const f = (x: number) => `${x.toFixed(1)} ms`;
   log(`${name.padEnd(34)} n=${REQUESTS}  p50 ${f(percentile(times, 0.5)).padStart(9)}  p99 ${f(percentile(times, 0.99)).padStart(9)}  max ${f(times.at(-1)!).padStart(9)}  (${bytes} B)`);
+  return `| ${name} | ${f(percentile(times, 0.5))} | ${f(percentile(times, 0.99))} | ${f(times.at(-1)!)} | ${bytes} |`;
 }
 
 async function main(): Promise<void> {
@@ -168,10 +170,20 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const next = new Date(endMs).toISOString().slice(0, 10);
-    await measure(`statement ${period} (draft)`, base, `/v1/statements/${period}`, key);
-    await measure('usage, month by day', base, `/v1/usage?from=${period}-01&to=${next}&window=day`, key);
-    await measure('usage, month by day and function', base, `/v1/usage?from=${period}-01&to=${next}&window=day&groupBy=function&limit=1000`, key);
-    await measure('cold starts, month by function', base, `/v1/cold-starts?from=${period}-01T00:00:00Z&to=${next}T00:00:00Z&groupBy=function`, key);
+    const rows = [
+      await measure(`statement ${period} (draft)`, base, `/v1/statements/${period}`, key),
+      await measure('usage, month by day', base, `/v1/usage?from=${period}-01&to=${next}&window=day`, key),
+      await measure('usage, month by day and function', base, `/v1/usage?from=${period}-01&to=${next}&window=day&groupBy=function&limit=1000`, key),
+      await measure('cold starts, month by function', base, `/v1/cold-starts?from=${period}-01T00:00:00Z&to=${next}T00:00:00Z&groupBy=function`, key),
+    ];
+    recordResults({
+      title: 'Read path: billing API over stored calls',
+      body: `${CALLS.toLocaleString('en')} stored calls (${TENANTS} tenants, one month, every hour sealed by the meter's sealer); requests for one tenant (${(CALLS / TENANTS).toLocaleString('en')} calls), sequential, ${REQUESTS} each after 20 warm-up requests, against \`faasmeter api\` in its own process. Goal: statement p99 under 100 ms.
+
+| request | p50 | p99 | max | response bytes |
+| --- | --- | --- | --- | --- |
+${rows.join('\n')}`,
+    });
   } finally {
     api.kill('SIGTERM');
     await new Promise((resolve) => api.once('exit', resolve));
