@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { DEFAULT_CLICKHOUSE_URL, parseConfig } from '../common/config.ts';
+import { clickhouseEnvShape } from '../clickhouse/config.ts';
+import { parseConfig } from '../common/config.ts';
+import { pricingEnvShape } from '../meter/pricing/plan.ts';
 
 const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
 
@@ -8,32 +10,31 @@ const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
  * what a client can ask for in one request; each refusal is a 4xx that names the limit.
  */
 export const ApiConfigSchema = z.object({
-  FAASMETER_API_HOST: z.string().min(1).default('127.0.0.1'),
-  FAASMETER_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  FAASMETER_CLICKHOUSE_URL: z.url().default(DEFAULT_CLICKHOUSE_URL),
-  FAASMETER_CLICKHOUSE_DATABASE: z
+  FAASMETER_API_HOST: z.string().min(1).default('127.0.0.1').describe('Address the API (and its `/metrics`, `/healthz`, `/readyz`) listens on'),
+  FAASMETER_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('Port the API listens on; 0 picks a free one'),
+  ...clickhouseEnvShape,
+  ...pricingEnvShape,
+  FAASMETER_API_KEY_PEPPER: z
     .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
-    .default('faasmeter'),
-  FAASMETER_CLICKHOUSE_USER: z.string().default('default'),
-  FAASMETER_CLICKHOUSE_PASSWORD: z.string().default(''),
-  FAASMETER_PRICING_FILE: z.string().optional(),
-  /** When set, keys are stored as HMAC-SHA-256(pepper, key) instead of SHA-256(key). */
-  FAASMETER_API_KEY_PEPPER: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** Token bucket per API key: sustained requests per second and burst size. */
-  FAASMETER_API_RATE_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(20),
-  FAASMETER_API_RATE_BURST: positiveInt(1_000_000).default(40),
-  /** Longest from–to range per window, in days. */
-  FAASMETER_API_MAX_HOUR_RANGE_DAYS: positiveInt(3_660).default(31),
-  FAASMETER_API_MAX_DAY_RANGE_DAYS: positiveInt(36_600).default(400),
-  FAASMETER_API_MAX_MONTH_RANGE_DAYS: positiveInt(36_600).default(1_100),
-  FAASMETER_API_MAX_COLD_START_RANGE_DAYS: positiveInt(36_600).default(93),
-  /** Largest `limit` a JSON page may ask for, and a CSV export's. */
-  FAASMETER_API_MAX_PAGE_SIZE: positiveInt(100_000).default(1_000),
-  FAASMETER_API_MAX_CSV_ROWS: positiveInt(10_000_000).default(100_000),
-  /** How long closing a period waits between recording the close and pricing the final statement. */
-  FAASMETER_API_CLOSE_SETTLE_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
-  FAASMETER_API_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe('Secret mixed into stored key hashes (HMAC-SHA-256 instead of SHA-256), so a leaked key table alone verifies nothing; `faasmeter keys` needs the same value'),
+  FAASMETER_API_RATE_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(20).describe('Sustained requests per second per API key and process (token bucket); beyond it: 429 `rate_limited`'),
+  FAASMETER_API_RATE_BURST: positiveInt(1_000_000).default(40).describe('Burst size of that token bucket'),
+  FAASMETER_API_MAX_HOUR_RANGE_DAYS: positiveInt(3_660).default(31).describe('Longest from–to range, in days, of usage by hour; longer: 422 `range_too_long`'),
+  FAASMETER_API_MAX_DAY_RANGE_DAYS: positiveInt(36_600).default(400).describe('Longest from–to range, in days, of usage by day; longer: 422 `range_too_long`'),
+  FAASMETER_API_MAX_MONTH_RANGE_DAYS: positiveInt(36_600).default(1_100).describe('Longest from–to range, in days, of usage by month; longer: 422 `range_too_long`'),
+  FAASMETER_API_MAX_COLD_START_RANGE_DAYS: positiveInt(36_600).default(93).describe('Longest from–to range, in days, of a cold-start query; longer: 422 `range_too_long`'),
+  FAASMETER_API_MAX_PAGE_SIZE: positiveInt(100_000).default(1_000).describe('Largest `limit` of a JSON page; larger: 400 `invalid_parameter`'),
+  FAASMETER_API_MAX_CSV_ROWS: positiveInt(10_000_000).default(100_000).describe('Largest `limit` (rows per request) of a CSV export; larger: 400 `invalid_parameter`'),
+  FAASMETER_API_CLOSE_SETTLE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(600_000)
+    .default(5_000)
+    .describe('How long closing a period waits between recording the close and pricing the final statement, so a meter batch that read the period as open just before has landed'),
+  FAASMETER_API_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000).describe('Timeout of each ClickHouse request the API makes'),
 });
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;

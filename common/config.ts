@@ -30,3 +30,16 @@ export const brokersList = z
 /** Defaults match the local stack (deploy/local-stack), so a newcomer needs no variables at all. */
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:19092';
 export const DEFAULT_CLICKHOUSE_URL = 'http://127.0.0.1:18123';
+
+/**
+ * Where a variable's value comes from when it is unset: the first of `variables` that is set and
+ * not empty, else `otherwise`, which is computed on the machine and so is documented in words.
+ */
+export interface EnvFallback {
+  variables: readonly string[];
+  otherwise?: { what: string; value: () => string | undefined };
+}
+
+export function fallbackValue(fallback: EnvFallback, env: NodeJS.ProcessEnv): string | undefined {
+  return fallback.variables.map((v) => env[v]).find((v) => v !== undefined && v !== '') ?? fallback.otherwise?.value();
+}

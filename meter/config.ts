@@ -1,24 +1,45 @@
 import { z } from 'zod';
-import { brokersList, DEFAULT_CLICKHOUSE_URL, DEFAULT_KAFKA_BROKERS, parseConfig } from '../common/config.ts';
+import { clickhouseEnvShape } from '../clickhouse/config.ts';
+import { parseConfig } from '../common/config.ts';
+import { kafkaEnvShape } from '../kafka/config.ts';
+import { pricingEnvShape } from './pricing/plan.ts';
 
 export const MeterConfigSchema = z.object({
-  FAASMETER_KAFKA_BROKERS: brokersList.default([DEFAULT_KAFKA_BROKERS]),
-  FAASMETER_TOPIC_PREFIX: z.string().default(''),
-  FAASMETER_METER_GROUP: z.string().min(1).default('faasmeter-meter'),
-  FAASMETER_METER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
-  FAASMETER_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(300_000).default(30_000),
-  FAASMETER_CLICKHOUSE_URL: z.url().default(DEFAULT_CLICKHOUSE_URL),
-  FAASMETER_CLICKHOUSE_DATABASE: z
+  ...kafkaEnvShape,
+  FAASMETER_METER_GROUP: z
     .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
-    .default('faasmeter'),
-  FAASMETER_CLICKHOUSE_USER: z.string().default('default'),
-  FAASMETER_CLICKHOUSE_PASSWORD: z.string().default(''),
-  FAASMETER_PRICING_FILE: z.string().optional(),
-  FAASMETER_UNKNOWN_TENANTS: z.enum(['deadletter', 'default-plan']).default('deadletter'),
-  FAASMETER_SEAL_INTERVAL_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(15_000),
-  FAASMETER_OPS_HOST: z.string().default('127.0.0.1'),
-  FAASMETER_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9093),
+    .min(1)
+    .default('faasmeter-meter')
+    .describe('Kafka consumer group; every meter replica of one installation uses the same one'),
+  FAASMETER_METER_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(3)
+    .describe('Partitions each replica handles at once, bounding its batches in flight; raise it before adding replicas when ClickHouse insert latency is the limit'),
+  FAASMETER_KAFKA_SESSION_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(6_000)
+    .max(300_000)
+    .default(30_000)
+    .describe('Kafka consumer session timeout: how long a silent replica keeps its partitions'),
+  ...clickhouseEnvShape,
+  ...pricingEnvShape,
+  FAASMETER_UNKNOWN_TENANTS: z
+    .enum(['deadletter', 'default-plan'])
+    .default('deadletter')
+    .describe('Calls of a tenant the pricing file assigns no plan: dead-letter them (reason `unknown_tenant`), or bill them on `defaultPlan`'),
+  FAASMETER_SEAL_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .max(3_600_000)
+    .default(15_000)
+    .describe('How often the sealer aggregates finished hours into `billing_hours`, which statements read'),
+  FAASMETER_OPS_HOST: z.string().default('127.0.0.1').describe('Address of `/metrics`, `/healthz` and `/readyz`'),
+  FAASMETER_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9093).describe('Port of `/metrics`, `/healthz` and `/readyz`; 0 picks a free one'),
 });
 
 export type MeterConfig = z.infer<typeof MeterConfigSchema>;

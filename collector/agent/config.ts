@@ -20,20 +20,32 @@ const port = z.coerce.number().int('must be a whole number').min(0).max(65535, '
 export const AgentEnvSchema = z
   .object({
     ...deliveryEnvShape,
-    FAASMETER_CGROUP_ROOT: z.string().min(1).default('/sys/fs/cgroup'),
+    FAASMETER_CGROUP_ROOT: z.string().min(1).default('/sys/fs/cgroup').describe('The cgroup v2 mount to walk, e.g. the host\'s `/sys/fs/cgroup` mounted into the agent'),
     FAASMETER_SAMPLE_INTERVAL_MS: z.coerce
       .number()
       .int('must be a whole number of milliseconds')
       .min(100, 'must be at least 100')
       .max(3_600_000, 'must be at most 3600000 (an hour)')
-      .default(10_000),
-    FAASMETER_POD_METADATA_FILE: z.string().min(1, 'must be a file path (unset it to disable)').optional(),
-    FAASMETER_CGROUP_MAP_FILE: z.string().min(1, 'must be a file path (unset it to disable)').optional(),
-    FAASMETER_SKIP_CONTAINERS: list.default(DEFAULT_SKIP_CONTAINERS.split(',')),
-    /** Falls back to NODE_NAME (the usual Downward API variable), then the host name. */
-    FAASMETER_NODE_NAME: z.string().min(1).optional(),
-    FAASMETER_OPS_HOST: z.string().min(1).default('0.0.0.0'),
-    FAASMETER_OPS_PORT: port.default(9092),
+      .default(10_000)
+      .describe('Time between two samples of every container'),
+    FAASMETER_POD_METADATA_FILE: z
+      .string()
+      .min(1, 'must be a file path (unset it to disable)')
+      .optional()
+      .describe('Kubernetes: JSON list of pods on this node, re-read when it changes. This or FAASMETER_CGROUP_MAP_FILE is required'),
+    FAASMETER_CGROUP_MAP_FILE: z
+      .string()
+      .min(1, 'must be a file path (unset it to disable)')
+      .optional()
+      .describe('Plain hosts: JSON list of `{path, tenant, function, revision?, instance?}`, read at start-up. This or FAASMETER_POD_METADATA_FILE is required'),
+    FAASMETER_SKIP_CONTAINERS: list.default(DEFAULT_SKIP_CONTAINERS.split(',')).describe('Container names never metered (sidecars), comma-separated'),
+    FAASMETER_NODE_NAME: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("This node, in the event source `faasmeter/agent/<node>` and the static map's default instance names. Unset: NODE_NAME, else the host name"),
+    FAASMETER_OPS_HOST: z.string().min(1).default('0.0.0.0').describe('Address of `/metrics`, `/healthz` and `/readyz`'),
+    FAASMETER_OPS_PORT: port.default(9092).describe('Port of `/metrics`, `/healthz` and `/readyz`'),
   })
   .refine((env) => env.FAASMETER_POD_METADATA_FILE !== undefined || env.FAASMETER_CGROUP_MAP_FILE !== undefined, {
     message: 'set FAASMETER_POD_METADATA_FILE (Kubernetes) or FAASMETER_CGROUP_MAP_FILE (plain hosts), or both: without either no cgroup maps to a function',

@@ -1,7 +1,8 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { brokersList, DEFAULT_KAFKA_BROKERS, parseConfig } from '../../common/config.ts';
+import { parseConfig } from '../../common/config.ts';
+import { kafkaEnvShape } from '../../kafka/config.ts';
 
 const MiB = 1024 * 1024;
 
@@ -63,19 +64,67 @@ export function parseDeliveryConfig(input: DeliveryConfigInput): Readonly<Delive
  * schema (`z.object({ ...deliveryEnvShape, ...mine })`) and map with `deliveryConfigFromParsedEnv`.
  */
 export const deliveryEnvShape = {
-  FAASMETER_KAFKA_BROKERS: brokersList.default([DEFAULT_KAFKA_BROKERS]),
-  FAASMETER_TOPIC_PREFIX: z.string().default(''),
-  /** Must be persistent and private to one process; the default under the temp dir suits development only. */
-  FAASMETER_SPOOL_DIR: z.string().min(1).optional(),
-  FAASMETER_SPOOL_MAX_BYTES: z.coerce.number().int().min(64 * 1024).default(512 * MiB),
-  FAASMETER_SPOOL_SEGMENT_BYTES: z.coerce.number().int().min(4096).optional(),
-  FAASMETER_SPOOL_FSYNC: z.enum(['batch', 'none']).default('batch'),
-  FAASMETER_SPOOL_OVERFLOW: z.enum(['drop-newest', 'drop-oldest']).default('drop-newest'),
-  FAASMETER_DELIVERY_BUFFER_MAX_EVENTS: z.coerce.number().int().min(1).default(20_000),
-  FAASMETER_DELIVERY_BATCH_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(500),
-  FAASMETER_DELIVERY_LINGER_MS: z.coerce.number().int().min(0).max(60_000).default(50),
-  FAASMETER_DELIVERY_SEND_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(2_000),
-  FAASMETER_DELIVERY_RETRY_MAX_MS: z.coerce.number().int().min(10).default(5_000),
+  ...kafkaEnvShape,
+  FAASMETER_SPOOL_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Where events wait while Kafka is unreachable; must be persistent and private to one process. Unset: `$TMPDIR/faasmeter-spool/<client id>`, for development only',
+    ),
+  FAASMETER_SPOOL_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(512 * MiB)
+    .describe("Bound on the spool's files; past it FAASMETER_SPOOL_OVERFLOW decides what is dropped (and counts it)"),
+  FAASMETER_SPOOL_SEGMENT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(4096)
+    .optional()
+    .describe('Spool segment size; drop-oldest frees space a segment at a time. Unset: FAASMETER_SPOOL_MAX_BYTES / 16, within 64 KiB–16 MiB'),
+  FAASMETER_SPOOL_FSYNC: z
+    .enum(['batch', 'none'])
+    .default('batch')
+    .describe('`batch`: fdatasync each batch written to the spool (survives power loss); `none`: page cache only (survives a process crash)'),
+  FAASMETER_SPOOL_OVERFLOW: z
+    .enum(['drop-newest', 'drop-oldest'])
+    .default('drop-newest')
+    .describe('When memory or the spool is full: refuse the newest events, or discard the oldest; either is counted in `faasmeter_collector_dropped_total`'),
+  FAASMETER_DELIVERY_BUFFER_MAX_EVENTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(20_000)
+    .describe('Events held in memory, not yet acknowledged by Kafka nor spooled; must cover event rate × send timeout'),
+  FAASMETER_DELIVERY_BATCH_MAX_EVENTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(500)
+    .describe('Most events per Kafka send; at most FAASMETER_DELIVERY_BUFFER_MAX_EVENTS'),
+  FAASMETER_DELIVERY_LINGER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(50)
+    .describe('How long an event may wait in memory for its batch to fill: the crash window in steady state'),
+  FAASMETER_DELIVERY_SEND_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(300_000)
+    .default(2_000)
+    .describe('A send not acknowledged within this counts as failed and it and what follows go to the spool; too low and latency spikes spool needlessly'),
+  FAASMETER_DELIVERY_RETRY_MAX_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(5_000)
+    .describe('Longest back-off between attempts to reach Kafka again while it is away (doubling from 250 ms)'),
 };
 
 export const DeliveryEnvSchema = z.object(deliveryEnvShape);

@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { envBool, parseConfig } from '../../common/config.ts';
+import { envBool, fallbackValue, parseConfig } from '../../common/config.ts';
+import type { EnvFallback } from '../../common/config.ts';
 import { Architecture, functionName, instanceId, revisionName, StopReason, tenantId } from '../../contract/index.ts';
 import { deliveryEnvShape } from '../delivery/index.ts';
 
@@ -40,17 +41,6 @@ export const PROXY_FLAGS = {
 
 export const DEFAULT_REQUEST_ID_HEADERS = 'x-request-id,x-amzn-requestid,ce-id,x-faas-invocation-id';
 
-/**
- * Knative gives the user container K_SERVICE/K_REVISION and queue-proxy SERVING_*; Kubernetes'
- * downward API commonly provides POD_NAME/POD_NAMESPACE. Used only when FAASMETER_* is unset.
- */
-const FALLBACKS: Record<string, readonly string[]> = {
-  FAASMETER_TENANT: ['SERVING_NAMESPACE', 'POD_NAMESPACE'],
-  FAASMETER_FUNCTION: ['K_SERVICE', 'SERVING_SERVICE'],
-  FAASMETER_REVISION: ['K_REVISION', 'SERVING_REVISION'],
-  FAASMETER_INSTANCE: ['POD_NAME', 'SERVING_POD', 'HOSTNAME'],
-};
-
 const required = <T extends z.ZodType<unknown, string>>(schema: T, hint: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? `is required (${hint})` : 'must be a string') }).pipe(schema);
 
@@ -63,45 +53,84 @@ function nodeArch(): string | undefined {
   return undefined;
 }
 
+/**
+ * Knative gives the user container K_SERVICE/K_REVISION and queue-proxy SERVING_*; Kubernetes'
+ * downward API commonly provides POD_NAME/POD_NAMESPACE; the machine itself is the last resort.
+ * Used only when FAASMETER_* is unset; flags still win.
+ */
+export const PROXY_FALLBACKS: Record<string, EnvFallback> = {
+  FAASMETER_TENANT: { variables: ['SERVING_NAMESPACE', 'POD_NAMESPACE'] },
+  FAASMETER_FUNCTION: { variables: ['K_SERVICE', 'SERVING_SERVICE'] },
+  FAASMETER_REVISION: { variables: ['K_REVISION', 'SERVING_REVISION'] },
+  FAASMETER_INSTANCE: { variables: ['POD_NAME', 'SERVING_POD', 'HOSTNAME'], otherwise: { what: 'the host name', value: hostname } },
+  FAASMETER_ARCH: { variables: [], otherwise: { what: '`x86_64` on x64, `arm64` on arm64', value: nodeArch } },
+};
+
 export const ProxyEnvSchema = z.object({
   ...deliveryEnvShape,
-  FAASMETER_TENANT: required(tenantId, 'the tenant billed for this function; or SERVING_NAMESPACE/POD_NAMESPACE'),
-  FAASMETER_FUNCTION: required(functionName, 'the function name; or K_SERVICE'),
-  FAASMETER_REVISION: required(revisionName, 'the function version; or K_REVISION'),
-  FAASMETER_INSTANCE: required(instanceId, 'this instance (pod) name; or POD_NAME/HOSTNAME'),
+  FAASMETER_TENANT: required(tenantId, 'the tenant billed for this function; or SERVING_NAMESPACE/POD_NAMESPACE').describe(
+    "The tenant billed for this function's calls",
+  ),
+  FAASMETER_FUNCTION: required(functionName, 'the function name; or K_SERVICE').describe('The function (`faas.name`)'),
+  FAASMETER_REVISION: required(revisionName, 'the function version; or K_REVISION').describe('The function version (`faas.version`)'),
+  FAASMETER_INSTANCE: required(instanceId, 'this instance (pod) name; or POD_NAME/HOSTNAME').describe('This instance, e.g. the pod (`faas.instance`)'),
   FAASMETER_MEMORY_MB: z.coerce
     .number({ error: 'must be the memory configured for the function, in MB' })
     .int('must be a whole number of MB')
     .min(1, 'must be at least 1')
-    .max(1024 * 1024),
-  FAASMETER_ARCH: required(Architecture, `x86_64 or arm64; cannot be derived from process.arch "${process.arch}"`),
-  FAASMETER_PROXY_HOST: z.string().min(1).default('0.0.0.0'),
-  FAASMETER_PROXY_PORT: port.default(8012),
+    .max(1024 * 1024)
+    .describe('Memory configured for the function, in MB; billing multiplies its duration by it'),
+  FAASMETER_ARCH: required(Architecture, `x86_64 or arm64; cannot be derived from process.arch "${process.arch}"`).describe(
+    'CPU architecture the function runs on, `x86_64` or `arm64` (prices differ); set it on other CPUs',
+  ),
+  FAASMETER_PROXY_HOST: z.string().min(1).default('0.0.0.0').describe('Address clients connect to'),
+  FAASMETER_PROXY_PORT: port.default(8012).describe('Port clients connect to'),
   FAASMETER_TARGET: z
     .url({ protocol: /^http$/, error: 'must be an http:// URL of the function, e.g. http://127.0.0.1:8080' })
     .default('http://127.0.0.1:8080')
     .transform((s) => new URL(s))
-    .refine((u) => u.pathname === '/' && u.search === '', 'must not have a path or query: requests keep their own'),
-  FAASMETER_CONCURRENCY: z.coerce.number().int('must be a whole number').min(0, 'must be 0 (unlimited) or more').max(100_000).default(0),
-  FAASMETER_QUEUE_DEPTH: z.coerce.number().int('must be a whole number').min(0).max(1_000_000).default(1_000),
-  FAASMETER_QUEUE_TIMEOUT_MS: ms(86_400_000).default(30_000),
-  FAASMETER_READY_TIMEOUT_MS: ms(86_400_000).default(60_000),
+    .refine((u) => u.pathname === '/' && u.search === '', 'must not have a path or query: requests keep their own')
+    .describe('The function: an http:// URL without path or query'),
+  FAASMETER_CONCURRENCY: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be 0 (unlimited) or more')
+    .max(100_000)
+    .default(0)
+    .describe('Calls in flight at the function at once; 0: unlimited'),
+  FAASMETER_QUEUE_DEPTH: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0)
+    .max(1_000_000)
+    .default(1_000)
+    .describe('Requests held while the function starts or every concurrency slot is busy; beyond it: 503 `queue_full`'),
+  FAASMETER_QUEUE_TIMEOUT_MS: ms(86_400_000).default(30_000).describe('A request held for a concurrency slot longer than this gets 503 `queue_timeout`; 0: no limit'),
+  FAASMETER_READY_TIMEOUT_MS: ms(86_400_000)
+    .default(60_000)
+    .describe("A request held for the function's first readiness longer than this gets 503 `ready_timeout`; 0: no limit"),
   FAASMETER_READINESS_PATH: z
     .string()
     .refine((s) => s === '' || s.startsWith('/'), 'must be empty (TCP connect) or a path starting with "/"')
-    .default(''),
-  FAASMETER_CALL_TIMEOUT_MS: ms(86_400_000).default(300_000),
+    .default('')
+    .describe('Empty: the function is ready when it accepts a TCP connection; else HTTP GET on this path, 200–399 is ready'),
+  FAASMETER_CALL_TIMEOUT_MS: ms(86_400_000)
+    .default(300_000)
+    .describe("A call past this gets 504 `call_timeout` (or is cut) and status `timeout`; 0: none. The default is Knative's"),
   FAASMETER_REQUEST_ID_HEADERS: z
     .string()
     .default(DEFAULT_REQUEST_ID_HEADERS)
     .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0))
-    .refine((list) => list.every((h) => /^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(h)), 'must be a comma-separated list of header names'),
-  FAASMETER_PROVISIONED: envBool.default(false),
-  FAASMETER_STOP_REASON: StopReason.default('scale_to_zero'),
-  FAASMETER_DRAIN_DELAY_MS: ms(600_000).default(0),
-  FAASMETER_DRAIN_TIMEOUT_MS: ms(3_600_000).default(30_000),
-  FAASMETER_OPS_HOST: z.string().min(1).default('0.0.0.0'),
-  FAASMETER_OPS_PORT: port.default(9091),
+    .refine((list) => list.every((h) => /^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(h)), 'must be a comma-separated list of header names')
+    .describe("Headers, comma-separated in order of preference, that may carry the platform's invocation id; empty: always a new UUIDv7"),
+  FAASMETER_PROVISIONED: envBool.default(false).describe('The function has min-scale > 0: marked on lifecycle events, since idle time is billable'),
+  FAASMETER_STOP_REASON: StopReason.default('scale_to_zero').describe('Stop reason reported on SIGTERM; `deploy` during a rollout'),
+  FAASMETER_DRAIN_DELAY_MS: ms(600_000)
+    .default(0)
+    .describe('After readiness fails on shutdown, keep accepting requests this long so load balancers notice first'),
+  FAASMETER_DRAIN_TIMEOUT_MS: ms(3_600_000).default(30_000).describe('Then wait this long for calls in flight before cutting them'),
+  FAASMETER_OPS_HOST: z.string().min(1).default('0.0.0.0').describe('Address of `/metrics`, `/healthz` and `/readyz`'),
+  FAASMETER_OPS_PORT: port.default(9091).describe('Port of `/metrics`, `/healthz` and `/readyz`'),
 });
 
 export type ProxyEnv = z.output<typeof ProxyEnvSchema>;
@@ -197,7 +226,7 @@ ${Object.entries(PROXY_FLAGS)
   .map(([flag, variable]) => `  --${flag.padEnd(20)} ${variable}`)
   .join('\n')}
 Delivery (Kafka and the disk spool) is configured by FAASMETER_KAFKA_BROKERS, FAASMETER_SPOOL_DIR, ...
-(see collector/delivery/config.ts). collector/proxy/README.md describes every setting.
+(see collector/delivery/config.ts). docs/configuration.md lists every setting.
 `;
 
 /**
@@ -212,11 +241,7 @@ export function proxyCommandConfig(argv: string[], processEnv: NodeJS.ProcessEnv
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help === true) return undefined;
   const merged: Record<string, string | undefined> = { ...processEnv };
-  for (const [variable, sources] of Object.entries(FALLBACKS)) {
-    if (merged[variable] === undefined) merged[variable] = sources.map((s) => processEnv[s]).find((v) => v !== undefined && v !== '');
-  }
-  merged.FAASMETER_INSTANCE ??= hostname();
-  merged.FAASMETER_ARCH ??= nodeArch();
+  for (const [variable, fallback] of Object.entries(PROXY_FALLBACKS)) merged[variable] ??= fallbackValue(fallback, processEnv);
   for (const [flag, variable] of Object.entries(PROXY_FLAGS)) {
     const value = values[flag];
     if (value !== undefined) merged[variable] = typeof value === 'boolean' ? String(value) : value;

@@ -21,7 +21,7 @@ const DECIMAL_RE = /^(0|[1-9]\d{0,19})(\.\d{1,20})?$/;
 /** A type error's message: "is required" when the field is missing, else `message`. */
 const typeError = (message: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
 
-const decimalString = z.string({ error: typeError(DECIMAL_MESSAGE) }).regex(DECIMAL_RE, DECIMAL_MESSAGE);
+const decimalString = z.string({ error: typeError(DECIMAL_MESSAGE) }).regex(DECIMAL_RE, DECIMAL_MESSAGE).meta({ title: 'decimal string' });
 const positiveDecimalString = decimalString.refine((s) => /[1-9]/.test(s), 'must be greater than 0');
 
 const integer = (min: number) =>
@@ -35,13 +35,17 @@ export const planId = z
   .string({ error: typeError('must be a plan id') })
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must be letters, digits, ".", "_", ":" or "-"');
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must be letters, digits, ".", "_", ":" or "-"')
+  .meta({ title: 'plan id' });
 
-export const Tier = z.strictObject({
-  /** Cumulative upper bound of this tier in GB-s over the period; null on the last tier only. */
-  upToGbSeconds: positiveDecimalString.nullable(),
-  pricePerGbSecond: decimalString,
-});
+export const Tier = z
+  .strictObject({
+    upToGbSeconds: positiveDecimalString
+      .nullable()
+      .describe('Cumulative upper bound of this tier in GB-s over the period, greater than 0; null on the last tier only'),
+    pricePerGbSecond: decimalString.describe('Price of one GB-s inside this tier'),
+  })
+  .meta({ title: 'Tier', description: 'One step of a graduated price ladder.' });
 
 export const TierLadder = z
   .array(Tier, { error: typeError('must be a list of tiers') })
@@ -66,36 +70,56 @@ export const TierLadder = z
     });
   });
 
-const perArch = <T extends z.ZodType>(schema: T) => z.strictObject({ x86_64: schema, arm64: schema });
+const perArch = <T extends z.ZodType>(schema: T) =>
+  z.strictObject({ x86_64: schema.describe('For x86_64 functions'), arm64: schema.describe('For arm64 functions') });
 
-export const Plan = z.strictObject({
-  /** ISO 4217 code. */
-  currency: z.string({ error: typeError('must be an ISO 4217 currency code') }).regex(/^[A-Z]{3}$/, 'must be an ISO 4217 currency code such as "USD"'),
-  /** Decimal places of the currency's minor unit; amounts are rounded to these. */
-  minorUnits: integer(0).max(6, 'must be at most 6').default(2),
-  /** Price of one request. */
-  requestPrice: decimalString,
-  computePrices: perArch(TierLadder),
-  /** Billed durations are rounded up to a multiple of this. */
-  granularityMs: integer(1).default(1),
-  /** No billed duration is shorter than this (AWS bills a 0.3 ms call as 1 ms). */
-  minimumBilledMs: integer(0).default(1),
-  /** Whether a cold call's init duration is billed (AWS: yes for on-demand managed runtimes since 2025-08-01). */
-  billInit: z.boolean({ error: typeError('must be true or false') }).default(true),
-  freeAllowance: z
-    .strictObject({ requests: integer(0), gbSeconds: decimalString })
-    .default({ requests: 0, gbSeconds: '0' }),
-  /** Price of provisioned (min-scale > 0) instances' idle time; no tiers, no free allowance. */
-  provisionedIdlePricePerGbSecond: perArch(decimalString),
-  /** Calendar month in UTC; the only period supported. */
-  period: z.literal('month', { error: 'must be "month"' }).default('month'),
-});
+export const Plan = z
+  .strictObject({
+    currency: z
+      .string({ error: typeError('must be an ISO 4217 currency code') })
+      .regex(/^[A-Z]{3}$/, 'must be an ISO 4217 currency code such as "USD"')
+      .describe('ISO 4217 currency code, e.g. `USD`'),
+    minorUnits: integer(0).max(6, 'must be at most 6').default(2).describe("Decimal places of the currency's minor unit; amounts are rounded to these"),
+    requestPrice: decimalString.describe('Price of one request'),
+    computePrices: perArch(TierLadder).describe(
+      'Graduated tiers per architecture over its total GB-s in the period: bounds are cumulative and strictly ascending, and only the last tier is unbounded',
+    ),
+    granularityMs: integer(1).default(1).describe('Billed durations are rounded up to a multiple of this'),
+    minimumBilledMs: integer(0).default(1).describe('No billed duration is shorter than this (AWS bills a 0.3 ms call as 1 ms)'),
+    billInit: z
+      .boolean({ error: typeError('must be true or false') })
+      .default(true)
+      .describe("Whether a cold call's init duration is billed (AWS: yes for on-demand managed runtimes since 2025-08-01)"),
+    freeAllowance: z
+      .strictObject({
+        requests: integer(0).describe('Free requests per period'),
+        gbSeconds: decimalString.describe('Free GB-s per period, credited from x86_64 tier 1 upwards, then arm64'),
+      })
+      .default({ requests: 0, gbSeconds: '0' })
+      .describe('What is free each period; provisioned idle time gets no allowance'),
+    provisionedIdlePricePerGbSecond: perArch(decimalString).describe(
+      "Price per GB-s of provisioned (min-scale > 0) instances' idle time; no tiers, no free allowance",
+    ),
+    period: z.literal('month', { error: 'must be "month"' }).default('month').describe('The billing period: a calendar month in UTC, the only one supported'),
+  })
+  .meta({ title: 'Plan', description: 'What the tenants on one plan pay.' });
+
+/** The pricing file as `faasmeter meter` and `faasmeter api` read it; spread into their schemas. */
+export const pricingEnvShape = {
+  FAASMETER_PRICING_FILE: z
+    .string()
+    .optional()
+    .describe('Pricing file (JSON, see "Pricing file" below); unset or empty: every tenant on the built-in `aws-lambda-us-east-1` plan'),
+};
 
 export const PricingConfigSchema = z
   .strictObject({
-    plans: z.record(planId, Plan),
-    tenants: z.record(tenantId, planId).default({}),
-    defaultPlan: planId,
+    plans: z.record(planId, Plan).describe('Every plan, by id; at least one'),
+    tenants: z
+      .record(tenantId.meta({ title: 'tenant id' }), planId)
+      .default({})
+      .describe('The plan of each tenant listed; every plan named must be defined in `plans`'),
+    defaultPlan: planId.describe('The plan of every tenant not listed in `tenants`'),
   })
   .superRefine((config, ctx) => {
     if (Object.keys(config.plans).length === 0) ctx.addIssue({ code: 'custom', path: ['plans'], message: 'must define at least one plan' });
@@ -107,7 +131,10 @@ export const PricingConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['tenants', tenant], message: `names plan "${plan}", which plans does not define` });
       }
     }
-  });
+  })
+  .describe(
+    'Plans, which tenant is on which plan, and the plan for everyone else. Unknown fields are errors (a misspelt `granularityMS` must not silently become the default), and every error names its field.',
+  );
 
 type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 

@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { DEFAULT_CLICKHOUSE_URL } from '../common/config.ts';
+
+/** The ClickHouse connection as `faasmeter meter`, `api` and `keys` read it; spread into their schemas. */
+export const clickhouseEnvShape = {
+  FAASMETER_CLICKHOUSE_URL: z.url().default(DEFAULT_CLICKHOUSE_URL).describe('ClickHouse HTTP interface'),
+  FAASMETER_CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
+    .default('faasmeter')
+    .describe("Database holding faasmeter's tables, as created by `faasmeter migrate`"),
+  FAASMETER_CLICKHOUSE_USER: z.string().default('default').describe('ClickHouse user'),
+  FAASMETER_CLICKHOUSE_PASSWORD: z.string().default('').describe("That user's password"),
+};
+
+/** Read by every ClickHouse client this process creates (`createClickHouse`), whichever command runs it. */
+export const SqlRecordEnvSchema = z.object({
+  FAASMETER_SQL_RECORD: z
+    .string()
+    .optional()
+    .describe('Append every statement that succeeds to this JSON-lines file (the compatibility suite replays them on current ClickHouse); unset or empty: off'),
+});
