@@ -16,8 +16,10 @@ export const MeterConfigSchema = z.object({
     .int()
     .min(1)
     .max(64)
-    .default(3)
-    .describe('Partitions each replica handles at once, bounding its batches in flight; raise it before adding replicas when ClickHouse insert latency is the limit'),
+    // As many as `faasmeter topics` creates: kafkajs fetches again only after every partition
+    // of the last fetch is written, so fewer slots make each fetch two rounds of writes.
+    .default(6)
+    .describe('Partitions each replica handles at once, bounding its batches in flight; keep it at least the partition count a replica owns, and raise it before adding replicas when ClickHouse insert latency is the limit'),
   FAASMETER_KAFKA_SESSION_TIMEOUT_MS: z.coerce
     .number()
     .int()
