@@ -2,7 +2,7 @@
  * Pipeline bench: sustained calls/s from producer to billed rows in ClickHouse, per stage, beside
  * the limits measured in the same run (not a test: prints and records figures).
  *
- *   npx node bench/pipeline.ts [--calls 200000] [--partitions 6] [--concurrency 3]
+ *   npx node bench/pipeline.ts [--calls 200000] [--partitions 6] [--concurrency 3] [--meters 1]
  *
  * 1. produce: N generated calls (3 tenants, 20 functions, both architectures, cold starts,
  *    errors) sent with our producer (idempotent, acks=all, gzip), and the same messages sent by
@@ -16,6 +16,7 @@
  *    fresh migrated database by plain HTTP inserts, in the meter's mean batch size and with its
  *    concurrency, so materialized views do the same work.
  */
+import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -45,11 +46,13 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '200000' },
     partitions: { type: 'string', default: '6' },
     concurrency: { type: 'string', default: '3' },
+    meters: { type: 'string', default: '1' },
   },
 });
 const CALLS = Number(values.calls);
 const PARTITIONS = Number(values.partitions);
 const CONCURRENCY = Number(values.concurrency);
+const METERS = Number(values.meters);
 const SEND_CHUNK = 5_000;
 
 const root = join(import.meta.dirname, '..');
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
   const raw = admin.withDatabase(rawDatabase);
   const work = await mkdtemp(join(tmpdir(), 'faasmeter-bench-pipeline-'));
   const kafka = createKafka({ brokers: brokers.split(','), clientId: 'faasmeter-bench-pipeline' }, createLogger('bench', 'silent'));
-  let meter: ReturnType<typeof spawn> | undefined;
+  const meters: { child: ChildProcess; opsPort: number; exited: Promise<unknown> }[] = [];
   try {
     log(`bench/pipeline: ${fmt(CALLS)} calls, ${PARTITIONS} partitions, meter concurrency ${CONCURRENCY}, topic prefix ${prefix}`);
     const startMs = Date.now() - 2 * 3_600_000;
@@ -152,26 +155,29 @@ async function main(): Promise<void> {
     const pricingFile = join(work, 'plans.json');
     writeFileSync(pricingFile, JSON.stringify(TEST_PRICING));
     const profileDir = join(work, 'profile');
-    const opsPort = await freePort();
-    log('meter: consuming the full topic under --cpu-prof …');
+    log(`meter: ${METERS} process(es) in one group consuming the full topic, the first under --cpu-prof …`);
     const meterStarted = performance.now();
-    meter = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, join(root, 'cli', 'faasmeter.ts'), 'meter'], {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: {
-        ...process.env,
-        FAASMETER_KAFKA_BROKERS: brokers,
-        FAASMETER_TOPIC_PREFIX: prefix,
-        FAASMETER_METER_GROUP: `${prefix}meter`,
-        FAASMETER_METER_CONCURRENCY: String(CONCURRENCY),
-        FAASMETER_CLICKHOUSE_URL: url,
-        FAASMETER_CLICKHOUSE_DATABASE: database,
-        FAASMETER_PRICING_FILE: pricingFile,
-        FAASMETER_OPS_PORT: String(opsPort),
-        FAASMETER_LOG_LEVEL: 'warn',
-      },
-    });
-    const meterExit = new Promise((resolve) => meter!.once('exit', resolve));
+    for (let i = 0; i < METERS; i += 1) {
+      const opsPort = await freePort();
+      const profiling = i === 0 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+      const child = spawn(process.execPath, [...profiling, join(root, 'cli', 'faasmeter.ts'), 'meter'], {
+        cwd: root,
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: {
+          ...process.env,
+          FAASMETER_KAFKA_BROKERS: brokers,
+          FAASMETER_TOPIC_PREFIX: prefix,
+          FAASMETER_METER_GROUP: `${prefix}meter`,
+          FAASMETER_METER_CONCURRENCY: String(CONCURRENCY),
+          FAASMETER_CLICKHOUSE_URL: url,
+          FAASMETER_CLICKHOUSE_DATABASE: database,
+          FAASMETER_PRICING_FILE: pricingFile,
+          FAASMETER_OPS_PORT: String(opsPort),
+          FAASMETER_LOG_LEVEL: 'warn',
+        },
+      });
+      meters.push({ child, opsPort, exited: new Promise((resolve) => child.once('exit', resolve)) });
+    }
     let billed = 0;
     let lastReport = performance.now();
     while (billed < CALLS) {
@@ -185,11 +191,12 @@ async function main(): Promise<void> {
       if (performance.now() - meterStarted > 900_000) throw new Error(`meter billed only ${billed} of ${CALLS} in 15 minutes`);
     }
     const meterWallMs = performance.now() - meterStarted;
-    const meterCpuMs = cpuMs(meter.pid!);
-    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-    meter.kill('SIGTERM');
-    await meterExit;
-    meter = undefined;
+    const meterCpuMs = meters.reduce((sum, m) => sum + cpuMs(m.child.pid!), 0);
+    const metrics = (await Promise.all(meters.map(async (m) => (await fetch(`http://127.0.0.1:${m.opsPort}/metrics`)).text()))).join('\n');
+    for (const m of meters.splice(0)) {
+      m.child.kill('SIGTERM');
+      await m.exited;
+    }
 
     const [span] = await ch.query<{ first: string; last: string; rows: string; batches: string; firstBatch: string }>(
       sql`SELECT min(written_ms) AS first, max(written_ms) AS last, count() AS rows, uniqExact(written_ms) AS batches,
@@ -250,7 +257,7 @@ async function main(): Promise<void> {
     if (Number(check?.n) !== billedRows.length) throw new Error(`raw insert wrote ${check?.n} of ${billedRows.length} rows`);
 
     const meterCpuPct = (meterCpuMs / meterWallMs) * 100;
-    const body = `${fmt(CALLS)} calls of ${meanBytes} B mean JSON, ${PARTITIONS} partitions, meter concurrency ${CONCURRENCY}. Goal: 50,000 calls/s end to end.
+    const body = `${fmt(CALLS)} calls of ${meanBytes} B mean JSON, ${PARTITIONS} partitions, ${METERS} meter process(es) with concurrency ${CONCURRENCY}. Goal: 50,000 calls/s end to end.
 
 | stage | calls/s | limit in the same run | ratio |
 | --- | --- | --- | --- |
@@ -258,15 +265,13 @@ async function main(): Promise<void> {
 | meter: consume + decode + dedup + price + insert (steady) | ${fmt(steadyRate)} | ${fmt(limitRate)} (ClickHouse HTTP insert of the same raw + billed rows, ${meanBatch}-row batches, ${CONCURRENCY} at once) | ${(steadyRate / limitRate).toFixed(2)} |
 | meter from process start to last row billed | ${fmt(rate(CALLS, meterWallMs))} | | |
 
-Meter: ${(meterWallMs / 1000).toFixed(1)} s wall from start, ${(meterCpuMs / 1000).toFixed(1)} s CPU (${meterCpuPct.toFixed(0)} % of one core); ${fmt(batches)} batches of ${fmt(meanBatch)} records mean; ${fmt(writes)} writes (dedup look-up + closed periods + 3 inserts) took ${insertS.toFixed(1)} s summed over ${CONCURRENCY} concurrent partitions (${((insertS / Math.max(1, writes)) * 1000).toFixed(0)} ms each).
+Meter (${METERS} process${METERS > 1 ? 'es' : ''}): ${(meterWallMs / 1000).toFixed(1)} s wall from start, ${(meterCpuMs / 1000).toFixed(1)} s CPU (${meterCpuPct.toFixed(0)} % of one core); ${fmt(batches)} batches of ${fmt(meanBatch)} records mean; ${fmt(writes)} writes (dedup look-up + closed periods + 3 inserts) took ${insertS.toFixed(1)} s summed over ${CONCURRENCY} concurrent partitions (${((insertS / Math.max(1, writes)) * 1000).toFixed(0)} ms each).
 
 ${profile ? `Where the meter's CPU goes (self time by stage, from its CPU profile):\n\n${profile}` : 'No CPU profile was written.'}`;
     log(`\n${body}`);
     recordResults({ title: 'Pipeline: producer → meter → billed rows', body });
   } finally {
-    if (meter) {
-      meter.kill('SIGKILL');
-    }
+    for (const m of meters) m.child.kill('SIGKILL');
     await admin.command(sql`DROP DATABASE IF EXISTS ${v.ident(database)}`).catch(() => {});
     await admin.command(sql`DROP DATABASE IF EXISTS ${v.ident(rawDatabase)}`).catch(() => {});
     await admin.close();
