@@ -14,8 +14,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { recordResults } from './results.ts';
 
-const BENCHES: { name: string; script: string; what: string }[] = [
+const BENCHES: { name: string; script: string; args?: string[]; what: string }[] = [
   { name: 'pipeline', script: 'bench/pipeline.ts', what: 'producer → meter → billed rows, beside Kafka and ClickHouse limits' },
+  {
+    name: 'pipeline-2-meters',
+    script: 'bench/pipeline.ts',
+    args: ['--meters', '2'],
+    what: 'the same with two meters in one group: does a second process help on two cores?',
+  },
   { name: 'proxy', script: 'bench/proxy.ts', what: 'proxy overhead versus direct and nginx at 1,000 and 5,000 req/s' },
   { name: 'freshness', script: 'bench/freshness.ts', what: "time from a call's end to the billing API" },
   { name: 'read-path', script: 'bench/api.ts', what: 'statement and usage over 10,000,000 stored calls' },
@@ -41,7 +47,7 @@ for (const bench of BENCHES.filter((b) => !only || only.includes(b.name))) {
   process.stdout.write(`\n=== ${bench.name}: ${bench.what} ===\n`);
   const started = performance.now();
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [join(root, bench.script)], {
+    const child = spawn(process.execPath, [join(root, bench.script), ...(bench.args ?? [])], {
       cwd: root,
       stdio: 'inherit',
       env: { ...process.env, FAASMETER_BENCH_RUN: runId, KAFKAJS_NO_PARTITIONER_WARNING: '1' },
