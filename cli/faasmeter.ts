@@ -68,6 +68,9 @@ main().then(
   (error: unknown) => {
     const message = error instanceof Error ? (error.name === 'ConfigError' ? error.message : (error.stack ?? error.message)) : String(error);
     process.stderr.write(`faasmeter: ${message}\n`);
-    process.exitCode = 1;
+    // Exit now: a long-lived command that failed to start (say, the meter while ClickHouse is
+    // down) has servers and clients open that would keep a process alive that does nothing,
+    // where a supervisor should see it die and restart it.
+    process.exit(1);
   },
 );
