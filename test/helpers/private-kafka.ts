@@ -16,6 +16,8 @@ import { freePort } from '../../common/net.ts';
 export interface PrivateKafka {
   readonly brokers: string[];
   readonly dir: string;
+  /** Where the `relayedListener` listens (forward the relay here); undefined without that option. */
+  readonly relayedListener: string | undefined;
   /** Starts the JVM (formats storage the first time); resolves once topics list and every partition has a leader. */
   start(): Promise<void>;
   /** SIGTERM (controlled shutdown) and wait for the process to exit. */
@@ -54,7 +56,18 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-export async function createPrivateKafka(options: { heap?: string; readyTimeoutMs?: number } = {}): Promise<PrivateKafka> {
+export interface PrivateKafkaOptions {
+  heap?: string;
+  readyTimeoutMs?: number;
+  /**
+   * A second listener that advertises a relay's port instead of its own. Clients bootstrapped
+   * through the relay then reach the broker only through it, so cutting the relay cuts one
+   * client off while the broker stays up for everyone on `brokers`.
+   */
+  relayedListener?: { advertisedPort: number };
+}
+
+export async function createPrivateKafka(options: PrivateKafkaOptions = {}): Promise<PrivateKafka> {
   if (!existsSync(join(libsDir, '.fetched'))) {
     throw new Error(`Kafka jars not found in ${libsDir}; run: npm run stack:up (it fetches them once)`);
   }
@@ -62,6 +75,7 @@ export async function createPrivateKafka(options: { heap?: string; readyTimeoutM
   const port = await freePort();
   const controllerPort = await freePort();
   const brokers = [`127.0.0.1:${port}`];
+  const relayed = options.relayedListener ? { port: await freePort(), advertisedPort: options.relayedListener.advertisedPort } : undefined;
   const properties = join(dir, 'server.properties');
   const logFile = join(dir, 'kafka.out');
   const toolsLog4j = join(dir, 'tools-log4j.properties');
@@ -72,10 +86,10 @@ export async function createPrivateKafka(options: { heap?: string; readyTimeoutM
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${relayed ? `,RELAYED://127.0.0.1:${relayed.port}` : ''}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${relayed ? `,RELAYED://127.0.0.1:${relayed.advertisedPort}` : ''}`,
       'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${relayed ? ',RELAYED:PLAINTEXT' : ''}`,
       'inter.broker.listener.name=PLAINTEXT',
       `log.dirs=${join(dir, 'data')}`,
       'num.partitions=3',
@@ -152,6 +166,7 @@ export async function createPrivateKafka(options: { heap?: string; readyTimeoutM
   return {
     brokers,
     dir,
+    relayedListener: relayed ? `127.0.0.1:${relayed.port}` : undefined,
     client,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start() {
@@ -159,8 +174,10 @@ export async function createPrivateKafka(options: { heap?: string; readyTimeoutM
       const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
       const classpath = join(libsDir, '*');
       if (!formatted && !existsSync(join(dir, 'data', 'meta.properties'))) {
-        // A KRaft cluster id is 16 random bytes, base64url without padding.
-        const clusterId = randomBytes(16).toString('base64url');
+        // A KRaft cluster id is 16 random bytes, base64url without padding. One in 64 starts
+        // with "-", which StorageTool's argument parser takes for an option, so draw again.
+        let clusterId = randomBytes(16).toString('base64url');
+        while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
         await runJava(
           ['-Xmx256m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', `-Dlog4j.configuration=file:${toolsLog4j}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties],
           logFile,

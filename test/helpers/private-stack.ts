@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,9 @@ export interface PrivateClickHouse {
   url: string;
   start(): void;
   stop(): void;
+  /** As start/stop, without blocking the event loop (for callers that keep serving meanwhile). */
+  startAsync(): Promise<void>;
+  stopAsync(): Promise<void>;
   destroy(): void;
 }
 
@@ -30,10 +33,22 @@ export async function privateClickHouse(): Promise<PrivateClickHouse> {
     const result = spawnSync('bash', [join(root, 'deploy/local-stack', script), 'clickhouse'], { env, encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`${script} clickhouse failed: ${result.stderr || result.stdout}`);
   };
+  const runAsync = (script: string) =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn('bash', [join(root, 'deploy/local-stack', script), 'clickhouse'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      const keep = (chunk: Buffer) => (output += chunk.toString());
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${script} clickhouse failed: ${output}`))));
+    });
   return {
     url: `http://127.0.0.1:${env.FAASMETER_CLICKHOUSE_HTTP_PORT}`,
     start: () => run('up.sh'),
     stop: () => run('down.sh'),
+    startAsync: () => runAsync('up.sh'),
+    stopAsync: () => runAsync('down.sh'),
     destroy: () => {
       run('down.sh');
       rmSync(dir, { recursive: true, force: true });

@@ -25,6 +25,14 @@ const MEMORY_SIZES = [128, 256, 512, 1024, 1769, 3008];
  * Durations carry microseconds so per-call rounding is exercised.
  */
 export function generateWorkload(o: WorkloadOptions): InvocationEvent[] {
+  return [...workloadEvents(o)];
+}
+
+/**
+ * The same calls one at a time, for streams too long to hold in memory (the soak's collectors
+ * emit them as their start times come due; the parent sums them up again for the reference).
+ */
+export function* workloadEvents(o: WorkloadOptions): Generator<InvocationEvent, void, undefined> {
   const rand = seededRandom(o.seed);
   const perInstance = o.callsPerInstance ?? 250;
   const errorRate = o.errorRate ?? 0.03;
@@ -40,7 +48,6 @@ export function generateWorkload(o: WorkloadOptions): InvocationEvent[] {
     instanceCalls: 0,
     instanceNo: 0,
   }));
-  const events: InvocationEvent[] = [];
   for (let i = 0; i < o.calls; i += 1) {
     const fn = functions[Math.floor(rand() * functions.length)]!;
     const cold = fn.instanceCalls === 0;
@@ -50,29 +57,26 @@ export function generateWorkload(o: WorkloadOptions): InvocationEvent[] {
     const status: Status = roll < errorRate * 0.8 ? 'error' : roll < errorRate ? 'timeout' : 'success';
     const durationMs = Math.round((fn.baseMs + rand() * fn.baseMs * 3) * 1000) / 1000;
     const startMs = o.startMs + Math.floor((i / o.calls) * o.spanMs);
-    events.push(
-      invocationEvent(
-        {
-          tenant: fn.tenant,
-          function: fn.name,
-          revision: fn.revision,
-          instance: `${fn.name}-${fn.instanceNo}`,
-          trigger: 'http',
-          startMs,
-          durationMs,
-          status,
-          httpStatus: status === 'success' ? 200 : status === 'timeout' ? 504 : 500,
-          cold,
-          ...(cold ? { initDurationMs: Math.round((150 + rand() * 900) * 1000) / 1000, waitMs: 2 + Math.floor(rand() * 50) } : {}),
-          memoryMb: fn.memoryMb,
-          maxMemoryUsedMb: Math.max(1, Math.floor(fn.memoryMb * (0.2 + rand() * 0.5))),
-          arch: fn.arch,
-          requestBytes: Math.floor(rand() * 2000),
-          responseBytes: Math.floor(rand() * 20000),
-        },
-        { id: `${o.idPrefix ?? 'w'}-${o.seed}-${i}`, source: 'faasmeter/test-workload', timeMs: startMs + Math.ceil(durationMs) },
-      ),
+    yield invocationEvent(
+      {
+        tenant: fn.tenant,
+        function: fn.name,
+        revision: fn.revision,
+        instance: `${fn.name}-${fn.instanceNo}`,
+        trigger: 'http',
+        startMs,
+        durationMs,
+        status,
+        httpStatus: status === 'success' ? 200 : status === 'timeout' ? 504 : 500,
+        cold,
+        ...(cold ? { initDurationMs: Math.round((150 + rand() * 900) * 1000) / 1000, waitMs: 2 + Math.floor(rand() * 50) } : {}),
+        memoryMb: fn.memoryMb,
+        maxMemoryUsedMb: Math.max(1, Math.floor(fn.memoryMb * (0.2 + rand() * 0.5))),
+        arch: fn.arch,
+        requestBytes: Math.floor(rand() * 2000),
+        responseBytes: Math.floor(rand() * 20000),
+      },
+      { id: `${o.idPrefix ?? 'w'}-${o.seed}-${i}`, source: 'faasmeter/test-workload', timeMs: startMs + Math.ceil(durationMs) },
     );
   }
-  return events;
 }
