@@ -59,7 +59,10 @@ export function createBatchConsumer(
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
-    maxBytesPerPartition: options.maxBytesPerPartition ?? 2 * 1024 * 1024,
+    // Compressed bytes: gzip'd events inflate ~10x and their decoded rows more, so 1 MiB per
+    // partition is ~20k calls a batch. With one slot per partition this keeps the bytes in flight
+    // where 3 slots of 2 MiB had them; the memory bench saw 1 GiB catching up with 2 MiB slots.
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
     maxWaitTimeInMs: 250,
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
   });
