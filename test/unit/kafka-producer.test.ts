@@ -11,12 +11,11 @@ function fakeKafka(script: (session: number, send: number) => Error | undefined)
       const session = { connects: 0, disconnects: 0, sends: 0 };
       const index = sessions.push(session) - 1;
       return {
-        connect: async () => void (session.connects += 1),
-        disconnect: async () => void (session.disconnects += 1),
-        sendBatch: async () => {
+        connect: () => Promise.resolve(void (session.connects += 1)),
+        disconnect: () => Promise.resolve(void (session.disconnects += 1)),
+        sendBatch: () => {
           const error = script(index, session.sends++);
-          if (error) throw error;
-          return [];
+          return error ? Promise.reject(error) : Promise.resolve([]);
         },
       };
     },
