@@ -23,7 +23,7 @@ function fakeKafka(script: (session: number, send: number) => Error | undefined)
   return { kafka: kafka as unknown as Kafka, sessions };
 }
 
-const protocolError = (type: string) => new KafkaJSProtocolError({ type, code: 0, retriable: false, message: `broker says ${type}` });
+const protocolError = (type: string) => new KafkaJSProtocolError(Object.assign(new Error(`broker says ${type}`), { type, code: 0, retriable: false }));
 const record = { topic: 't', key: 'k', value: 'v' };
 
 describe('record producer sessions', () => {
