@@ -187,6 +187,7 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 type RawJSON = (text: string) => unknown;
 // JSON.rawJSON (Node 21+) writes given digits into JSON output verbatim; TypeScript's lib lacks it.
 const rawJSON = (JSON as unknown as { rawJSON: RawJSON }).rawJSON;
+const isRawJSON = (JSON as unknown as { isRawJSON: (value: unknown) => boolean }).isRawJSON;
 
 function jsonValue(key: string, value: unknown): unknown {
   switch (typeof value) {
@@ -202,7 +203,8 @@ function jsonValue(key: string, value: unknown): unknown {
     case 'object':
       if (value instanceof ExactNumber) return rawJSON(value.text);
       if (Array.isArray(value)) return value.map((item) => jsonValue(key, item));
-      return value === null || value instanceof Date ? value : jsonObject(value);
+      // Verbatim digits made by a caller (the compatibility suite re-reads recorded rows so) stay as they are.
+      return value === null || value instanceof Date || isRawJSON(value) ? value : jsonObject(value);
     default:
       return value;
   }

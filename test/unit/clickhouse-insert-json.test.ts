@@ -12,6 +12,11 @@ describe('insert rows as JSONEachRow', () => {
     expect(stringifyRow(line)).toBe('{"kind":"insert","rows":[{"id":"a","ms":1152921504606846976,"tags":[1,2]}]}');
   });
 
+  it('writes verbatim digits a caller made with JSON.rawJSON as they are', () => {
+    const raw = (JSON as unknown as { rawJSON: (text: string) => unknown }).rawJSON;
+    expect(stringifyRow({ big: raw('18446744073709551615'), at: raw('1795438811821') })).toBe('{"big":18446744073709551615,"at":1795438811821}');
+  });
+
   it('keeps strings that look like numbers as strings, and nulls as nulls', () => {
     expect(jsonEachRow([{ a: '123', b: null }, { a: 'x"y', b: true }])).toBe('{"a":"123","b":null}\n{"a":"x\\"y","b":true}\n');
   });
