@@ -12,8 +12,6 @@
  *    function. p50/p99/max per request kind, after a warm-up.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KeyHasher, KeyStore } from '../api/keys.ts';
@@ -21,6 +19,7 @@ import { createClickHouse } from '../clickhouse/client.ts';
 import { migrate } from '../clickhouse/migrate.ts';
 import { sql, v } from '../clickhouse/sql.ts';
 import { DEFAULT_CLICKHOUSE_URL } from '../common/config.ts';
+import { freePort } from '../common/net.ts';
 import { sealHours } from '../meter/sealer.ts';
 import { recordResults } from './results.ts';
 
@@ -103,17 +102,6 @@ async function seed(): Promise<void> {
   const sealStarted = performance.now();
   const hours = await sealHours(ch);
   log(`  sealed ${hours.length} hours with the meter's sealer in ${((performance.now() - sealStarted) / 1000).toFixed(0)} s`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -39,6 +39,7 @@ import { TEST_PRICING } from '../test/helpers/meter-fixtures.ts';
 import { startMeterProcess, writeJson } from '../test/helpers/meter-process.ts';
 import { createPrivateKafka } from '../test/helpers/private-kafka.ts';
 import { waitFor } from '../test/helpers/wait.ts';
+import { metricSum } from './proc.ts';
 import { recordResults } from './results.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -173,15 +174,6 @@ async function spoolOnDisk(dir: string): Promise<{ bytes: number; segments: numb
 async function billed(ch: ClickHouse): Promise<number> {
   const [row] = await ch.query<{ n: string }>(sql`SELECT uniqExact(event_id) AS n FROM billed_calls`);
   return Number(row?.n ?? 0);
-}
-
-/** Sums every sample of one metric in Prometheus text (all label sets). */
-function metricSum(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
 }
 
 /**

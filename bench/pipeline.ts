@@ -39,6 +39,7 @@ import { TEST_PRICING, TEST_TENANTS } from '../test/helpers/meter-fixtures.ts';
 import { generateWorkload } from '../test/helpers/workload.ts';
 import type { CpuProfile } from './profile.ts';
 import { summariseProfile } from './profile.ts';
+import { cpuMs, metricSum } from './proc.ts';
 import { recordResults } from './results.ts';
 
 const { values } = parseArgs({
@@ -67,20 +68,6 @@ const rawDatabase = `bench_pipeline_raw_${run}`;
 const log = (message: string) => process.stdout.write(`${message}\n`);
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 const fmt = (n: number) => n.toLocaleString('en');
-
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
-/** Sum and count of a Prometheus histogram or counter family in a /metrics text. */
-function metric(text: string, name: string): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').at(-1));
-  }
-  return total;
-}
 
 /** Kafka's own producer on the same messages: the broker-side limit for this machine. */
 function javaProducer(topic: string, payloadFile: string): { perSecond: number; line: string } {
@@ -205,10 +192,10 @@ async function main(): Promise<void> {
     );
     const steadyMs = Number(span!.last) - Number(span!.first);
     const steadyRate = rate(CALLS - Number(span!.firstBatch), steadyMs);
-    const insertS = metric(metrics, 'faasmeter_meter_insert_seconds_sum');
-    const writes = metric(metrics, 'faasmeter_meter_insert_seconds_count');
-    const batchRecords = metric(metrics, 'faasmeter_meter_batch_records_sum');
-    const batches = metric(metrics, 'faasmeter_meter_batch_records_count');
+    const insertS = metricSum(metrics, 'faasmeter_meter_insert_seconds_sum');
+    const writes = metricSum(metrics, 'faasmeter_meter_insert_seconds_count');
+    const batchRecords = metricSum(metrics, 'faasmeter_meter_batch_records_sum');
+    const batches = metricSum(metrics, 'faasmeter_meter_batch_records_count');
     const meanBatch = Math.max(1, Math.round(batchRecords / Math.max(1, batches)));
     log(`  ${fmt(CALLS)} billed in ${(meterWallMs / 1000).toFixed(1)} s from process start; steady ${fmt(steadyRate)} calls/s`);
 

@@ -32,10 +32,10 @@ import { createLogger } from '../common/log.ts';
 import { freePort } from '../common/net.ts';
 import { createKafka } from '../kafka/client.ts';
 import { defaultTopics, ensureTopics } from '../kafka/topics.ts';
+import { cpuMs, statFields } from './proc.ts';
 import { recordResults } from './results.ts';
 
 const root = join(import.meta.dirname, '..');
-const CLOCK_TICKS_PER_S = 100;
 const IDLE_SAMPLE_MS = 3_000;
 const NGINX = '/usr/sbin/nginx';
 
@@ -62,17 +62,6 @@ function startChild(args: string[], env: NodeJS.ProcessEnv, match: (line: string
       if (value !== undefined) resolve({ child, value });
     });
   });
-}
-
-/** /proc/<pid>/stat after "pid (comm) ": state is [0], ppid [1], utime [11], stime [12]. */
-function statFields(pid: number | string): string[] {
-  const line = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return line.slice(line.lastIndexOf(') ') + 2).split(' ');
-}
-
-function cpuMs(pid: number): number {
-  const fields = statFields(pid);
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
 }
 
 function childPids(parent: number): number[] {
