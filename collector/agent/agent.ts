@@ -1,26 +1,27 @@
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
 import type { Component, Health } from '../../common/component.ts';
-import { ConfigError } from '../../common/config.ts';
 import type { Logger } from '../../common/log.ts';
 import type { StopReason } from '../../contract/index.ts';
 import { lifecycleEvent, resourceEvent } from '../../contract/index.ts';
 import type { EventSink } from '../delivery/sink.ts';
 import type { CgroupFs, CgroupReading, ReadErrorReason, ReadResult } from './cgroup-fs.ts';
-import { errorCode, nodeCgroupFs, readCgroup } from './cgroup-fs.ts';
+import { nodeCgroupFs } from './cgroup-fs.ts';
 import type { Discovery, InstanceMembers, Mapping, UnmappedReason } from './discovery.ts';
 import { discover, walkCgroups } from './discovery.ts';
 import type { Identity, PodIndex } from './kubernetes.ts';
 import { PodMetadataFile } from './kubernetes.ts';
 import type { AgentMetrics } from './metrics.ts';
+import type { CgroupLayout, CgroupLayoutChoice } from './layout.ts';
+import { checkCgroupRoot, readCgroupAt, throttlingAccounted, walkRoot } from './layout.ts';
 import { agentMetrics } from './metrics.ts';
-import { parseControllers } from './parse.ts';
 import type { StaticRule } from './static-map.ts';
 
 export interface AgentConfig {
-  /** The cgroup v2 mount to walk: /sys/fs/cgroup, or the host's mounted into the agent's pod. */
+  /** The cgroup mount to walk: /sys/fs/cgroup, or the host's mounted into the agent's pod. */
   cgroupRoot: string;
+  /** Which layout to read the root as; `auto` (the default) detects it (collector/agent/layout.ts). */
+  cgroupLayout?: CgroupLayoutChoice;
   sampleIntervalMs: number;
   /** Pod UID → labels (collector/agent/README.md); undefined on plain hosts. */
   podMetadataFile: string | undefined;
@@ -55,34 +56,6 @@ export interface Agent extends Component {
   sampleOnce(): Promise<SampleReport>;
 }
 
-/**
- * Checks that root is a cgroup v2 hierarchy with the memory controller; rejects with an error that
- * says what the host has instead (hybrid or legacy v1). Returns whether the cpu controller is
- * there (without it throttling is not accounted and cpuThrottledUs stays 0).
- */
-export async function checkCgroupRoot(root: string, fs: CgroupFs = nodeCgroupFs): Promise<{ cpu: boolean }> {
-  let text: string;
-  try {
-    text = await fs.readFile(join(root, 'cgroup.controllers'));
-  } catch (error) {
-    let hint = '';
-    if (await fs.exists(join(root, 'unified', 'cgroup.controllers'))) {
-      hint = `; this host runs the hybrid v1/v2 layout (cgroup2 at ${join(root, 'unified')}), where the memory controller stays on v1: boot with systemd.unified_cgroup_hierarchy=1`;
-    } else if (await fs.exists(join(root, 'memory'))) {
-      hint = '; this host runs legacy cgroup v1: boot with systemd.unified_cgroup_hierarchy=1';
-    }
-    const reason = errorCode(error) === 'ENOENT' ? 'has no cgroup.controllers' : (error as Error).message;
-    throw new ConfigError(`FAASMETER_CGROUP_ROOT ${root} is not a cgroup v2 hierarchy: it ${reason}${hint}`);
-  }
-  const controllers = parseControllers(text);
-  if (!controllers.has('memory')) {
-    throw new ConfigError(
-      `FAASMETER_CGROUP_ROOT ${root}: the memory controller is not available on this cgroup v2 hierarchy (cgroup.controllers: "${text.trim()}")`,
-    );
-  }
-  return { cpu: controllers.has('cpu') };
-}
-
 interface MemberState {
   usageUsec: number;
   /** Largest memory.current sampled: the peak where the kernel has no memory.peak. */
@@ -113,7 +86,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 /**
- * The node agent: samples cgroup v2 counters of every mapped container and turns what it sees
+ * The node agent: samples the cgroup counters (v2, or v1 on v1 and hybrid hosts) of every mapped container and turns what it sees
  * into resource events (cumulative counters, as read) and lifecycle events.
  *
  * Counters are cumulative, so the meter bills differences between consecutive samples of an
@@ -147,6 +120,13 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   /** Path → reason of cgroups failing to read or list: a persistent failure is logged once, not every sample. */
   let failing = new Map<string, string>();
   let peakFallbackLogged = false;
+  /** Found by start(), or by the first sample when sampleOnce() is called without start(). */
+  let layout: CgroupLayout | undefined;
+
+  async function detectLayout(): Promise<CgroupLayout> {
+    layout = await checkCgroupRoot(config.cgroupRoot, config.cgroupLayout, fs);
+    return layout;
+  }
 
   async function podIndex(): Promise<PodIndex | undefined> {
     if (metadata === undefined) return undefined;
@@ -259,8 +239,10 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     };
 
     let walk;
+    let current: CgroupLayout;
     try {
-      walk = await walkCgroups(fs, config.cgroupRoot);
+      current = layout ?? (await detectLayout());
+      walk = await walkCgroups(fs, walkRoot(current));
     } catch (error) {
       // Without a listing every instance would look stopped; stop nothing and say why instead.
       const message = (error as Error).message;
@@ -289,7 +271,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
 
     const members = [...discovery.instances.values()].flatMap((i) => i.paths);
     const results = new Map<string, ReadResult>();
-    const read = await mapLimit(members, READ_CONCURRENCY, (path) => readCgroup(fs, join(config.cgroupRoot, path)));
+    const read = await mapLimit(members, READ_CONCURRENCY, (path) => readCgroupAt(fs, current, path));
     members.forEach((path, i) => results.set(path, read[i] as ReadResult));
 
     const present = new Set<string>();
@@ -371,8 +353,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     name: 'agent',
     sampleOnce,
     async start() {
-      const { cpu } = await checkCgroupRoot(config.cgroupRoot, fs);
-      if (!cpu) log.warn({ root: config.cgroupRoot }, 'cpu controller not available: CPU throttling is not accounted (cpuThrottledUs stays 0)');
+      const found = await detectLayout();
+      log.info({ root: config.cgroupRoot, layout: found.version, ...(found.version === 'v1' ? { hierarchies: found.hierarchies } : {}) }, 'cgroup layout');
+      if (!throttlingAccounted(found)) {
+        log.warn({ root: config.cgroupRoot, layout: found.version }, 'cpu controller not available: CPU throttling is not accounted (cpuThrottledUs stays 0)');
+      }
       started = true;
       const at = now();
       await sampleOnce();

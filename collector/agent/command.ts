@@ -6,8 +6,9 @@ import { runUntilSignalled, startAll } from '../../common/process.ts';
 import { createTelemetry, startProcessTelemetry } from '../../common/telemetry.ts';
 import { createDelivery, deliveryConfigFromParsedEnv } from '../delivery/index.ts';
 import type { AgentConfig } from './agent.ts';
-import { checkCgroupRoot, createAgent } from './agent.ts';
+import { createAgent } from './agent.ts';
 import { AGENT_USAGE, agentCommandConfig } from './config.ts';
+import { checkCgroupRoot } from './layout.ts';
 
 /** `--once`: events go to stdout as JSON lines, the summary to stderr; nothing is sent. */
 async function sampleAndPrint(config: AgentConfig): Promise<number> {
@@ -17,9 +18,9 @@ async function sampleAndPrint(config: AgentConfig): Promise<number> {
     meter: telemetry.meter,
     log: createLogger('agent', 'silent'),
   });
-  await checkCgroupRoot(config.cgroupRoot);
+  const layout = await checkCgroupRoot(config.cgroupRoot, config.cgroupLayout);
   const report = await agent.sampleOnce();
-  process.stderr.write(`${JSON.stringify({ root: config.cgroupRoot, ...report })}\n`);
+  process.stderr.write(`${JSON.stringify({ root: config.cgroupRoot, layout: layout.version, ...report })}\n`);
   await telemetry.shutdown();
   return report.ok ? 0 : 1;
 }
@@ -32,8 +33,8 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
     return 0;
   }
   if (config.once) return sampleAndPrint(config.agent);
-  // Before anything starts: on a host without cgroup v2 the agent can do nothing, and says why.
-  await checkCgroupRoot(config.agent.cgroupRoot);
+  // Before anything starts: on a root it cannot read the agent can do nothing, and says why.
+  await checkCgroupRoot(config.agent.cgroupRoot, config.agent.cgroupLayout);
   const telemetry = startProcessTelemetry('faasmeter-agent');
   const log = createLogger('agent');
   // The node is in the client id, which also keys the default spool dir: one spool per agent.

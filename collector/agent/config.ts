@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, parseConfig } from '../../common/config.ts';
 import { deliveryEnvShape } from '../delivery/index.ts';
+import { CGROUP_LAYOUT_CHOICES } from './layout.ts';
 import type { AgentConfig } from './agent.ts';
 import type { StaticRule } from './static-map.ts';
 import { loadStaticMap } from './static-map.ts';
@@ -20,7 +21,15 @@ const port = z.coerce.number().int('must be a whole number').min(0).max(65535, '
 export const AgentEnvSchema = z
   .object({
     ...deliveryEnvShape,
-    FAASMETER_CGROUP_ROOT: z.string().min(1).default('/sys/fs/cgroup').describe('The cgroup v2 mount to walk, e.g. the host\'s `/sys/fs/cgroup` mounted into the agent'),
+    FAASMETER_CGROUP_ROOT: z
+      .string()
+      .min(1)
+      .default('/sys/fs/cgroup')
+      .describe("The cgroup mount to walk, e.g. the host's `/sys/fs/cgroup` mounted into the agent: the cgroup2 mount on unified v2 hosts, the directory holding the v1 hierarchies on v1 and hybrid hosts"),
+    FAASMETER_CGROUP_LAYOUT: z
+      .enum(CGROUP_LAYOUT_CHOICES)
+      .default('auto')
+      .describe('How to read FAASMETER_CGROUP_ROOT: `v2` (unified), `v1` (v1 or hybrid hosts: the `memory`, `cpuacct` and `cpu` hierarchies), or `auto`: v2 when the root has `cgroup.controllers`, else v1'),
     FAASMETER_SAMPLE_INTERVAL_MS: z.coerce
       .number()
       .int('must be a whole number of milliseconds')
@@ -67,6 +76,7 @@ export function toAgentConfig(env: AgentEnv, processEnv: NodeJS.ProcessEnv): Age
   const node = env.FAASMETER_NODE_NAME ?? (processEnv.NODE_NAME || undefined) ?? hostname();
   return {
     cgroupRoot: env.FAASMETER_CGROUP_ROOT,
+    cgroupLayout: env.FAASMETER_CGROUP_LAYOUT,
     sampleIntervalMs: env.FAASMETER_SAMPLE_INTERVAL_MS,
     podMetadataFile: env.FAASMETER_POD_METADATA_FILE,
     staticMap,
@@ -77,9 +87,11 @@ export function toAgentConfig(env: AgentEnv, processEnv: NodeJS.ProcessEnv): Age
 
 export const AGENT_USAGE = `usage: faasmeter agent [--once]
 
-Samples cgroup v2 counters of function containers on this node and emits resource and
-lifecycle events. Configured by environment variables (collector/agent/README.md):
-  FAASMETER_CGROUP_ROOT          cgroup v2 mount to walk (default /sys/fs/cgroup)
+Samples cgroup counters (v2, or v1 on v1 and hybrid hosts) of function containers on this node
+and emits resource and lifecycle events. Configured by environment variables
+(collector/agent/README.md):
+  FAASMETER_CGROUP_ROOT          cgroup mount to walk (default /sys/fs/cgroup)
+  FAASMETER_CGROUP_LAYOUT        auto, v2 or v1 (default auto: v2 when the root has cgroup.controllers)
   FAASMETER_SAMPLE_INTERVAL_MS   sampling interval (default 10000)
   FAASMETER_POD_METADATA_FILE    Kubernetes: JSON list of pods (uid, namespace, name, labels, containers)
   FAASMETER_CGROUP_MAP_FILE      plain hosts: JSON list of {path, tenant, function, revision?, instance?}

@@ -5,13 +5,14 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../collector/agent/agent.ts';
-import { checkCgroupRoot, createAgent } from '../../collector/agent/agent.ts';
+import { createAgent } from '../../collector/agent/agent.ts';
 import type { CgroupFs } from '../../collector/agent/cgroup-fs.ts';
 import { nodeCgroupFs } from '../../collector/agent/cgroup-fs.ts';
 import { DEFAULT_SKIP_CONTAINERS } from '../../collector/agent/config.ts';
 import type { FakeCounters, FakePod } from '../../collector/agent/fake-cgroup-tree.ts';
 import { FakeCgroupTree, kubeContainerPath } from '../../collector/agent/fake-cgroup-tree.ts';
 import type { PodMetadata } from '../../collector/agent/kubernetes.ts';
+import { checkCgroupRoot } from '../../collector/agent/layout.ts';
 import { compileStaticMap } from '../../collector/agent/static-map.ts';
 import { MemorySink } from '../../collector/delivery/sink.ts';
 import { ConfigError } from '../../common/config.ts';
@@ -482,21 +483,60 @@ describe('cgroup root check', () => {
 
   it('accepts a v2 root with the memory controller and says whether cpu is there', async () => {
     await writeFile(join(dir, 'cgroup.controllers'), 'memory pids\n');
-    expect(await checkCgroupRoot(dir)).toEqual({ cpu: false });
+    expect(await checkCgroupRoot(dir)).toEqual({ version: 'v2', root: dir, cpu: false });
   });
 
-  it('refuses a hybrid host and says where its cgroup2 mount is', async () => {
-    await mkdir(join(dir, 'unified'));
-    await writeFile(join(dir, 'unified', 'cgroup.controllers'), 'hugetlb\n');
+  it('reads a hybrid host as v1, finding its separate cpu, cpuacct and memory hierarchies', async () => {
+    await new FakeCgroupTree(dir, 'v1').init();
+    expect(await checkCgroupRoot(dir)).toEqual({
+      version: 'v1',
+      root: dir,
+      hierarchies: { memory: join(dir, 'memory'), cpuacct: join(dir, 'cpuacct'), cpu: join(dir, 'cpu') },
+    });
+  });
+
+  it('finds a combined cpu,cpuacct hierarchy through its cpu and cpuacct symlinks, or without them', async () => {
+    await new FakeCgroupTree(dir, 'v1-combined-cpu').init();
+    expect(await checkCgroupRoot(dir)).toMatchObject({ version: 'v1', hierarchies: { cpuacct: join(dir, 'cpuacct'), cpu: join(dir, 'cpu') } });
+    await rm(join(dir, 'cpu'));
+    await rm(join(dir, 'cpuacct'));
+    expect(await checkCgroupRoot(dir)).toMatchObject({ version: 'v1', hierarchies: { cpuacct: join(dir, 'cpu,cpuacct'), cpu: join(dir, 'cpu,cpuacct') } });
+  });
+
+  it('accepts a v1 root without a cpu hierarchy, with throttling unaccounted', async () => {
+    await new FakeCgroupTree(dir, 'v1').init();
+    await rm(join(dir, 'cpu'), { recursive: true });
+    expect(await checkCgroupRoot(dir)).toMatchObject({ version: 'v1', hierarchies: { cpu: undefined } });
+  });
+
+  it('refuses a root that is neither v2 nor v1, naming what is missing and what it has', async () => {
     await mkdir(join(dir, 'memory'));
+    await mkdir(join(dir, 'pids'));
     await expect(checkCgroupRoot(dir)).rejects.toThrow(ConfigError);
-    await expect(checkCgroupRoot(dir)).rejects.toThrow(/not a cgroup v2 hierarchy.*hybrid v1\/v2 layout/);
+    await expect(checkCgroupRoot(dir)).rejects.toThrow(
+      /neither a cgroup v2 hierarchy \(no cgroup.controllers\) nor a cgroup v1 root: no memory\/ hierarchy with memory.usage_in_bytes; no cpuacct\/ or cpu,cpuacct\/ hierarchy with cpuacct.usage; it has memory, pids$/,
+    );
+    await expect(checkCgroupRoot(join(dir, 'nowhere'))).rejects.toThrow(/it does not exist$/);
   });
 
-  it('refuses a legacy v1 host and a v2 root without the memory controller', async () => {
-    await mkdir(join(dir, 'memory'));
-    await expect(checkCgroupRoot(dir)).rejects.toThrow(/legacy cgroup v1/);
-    await writeFile(join(dir, 'cgroup.controllers'), 'hugetlb\n');
-    await expect(checkCgroupRoot(dir)).rejects.toThrow(/memory controller is not available .*"hugetlb"/);
+  it('refuses a v2 root without the memory controller, pointing a hybrid host\'s unified mount at its parent', async () => {
+    await new FakeCgroupTree(dir, 'v1').init();
+    await expect(checkCgroupRoot(join(dir, 'unified'))).rejects.toThrow(
+      new RegExp(`memory controller is not available on this cgroup v2 hierarchy \\(cgroup.controllers: ""\\); ${dir} has the v1 hierarchies, which the agent reads: set FAASMETER_CGROUP_ROOT=${dir}$`),
+    );
+    await writeFile(join(dir, 'unified', 'cgroup.controllers'), 'hugetlb\n');
+    await rm(join(dir, 'memory'), { recursive: true });
+    await expect(checkCgroupRoot(join(dir, 'unified'))).rejects.toThrow(/memory controller is not available .*"hugetlb"\)$/);
+  });
+
+  it('follows FAASMETER_CGROUP_LAYOUT when forced, saying what the root is instead', async () => {
+    await new FakeCgroupTree(dir, 'v1').init();
+    await expect(checkCgroupRoot(dir, 'v2')).rejects.toThrow(/not a cgroup v2 hierarchy: it has no cgroup.controllers; this host runs the hybrid v1\/v2 layout .*FAASMETER_CGROUP_LAYOUT=auto or v1/);
+    await rm(join(dir, 'unified'), { recursive: true });
+    await expect(checkCgroupRoot(dir, 'v2')).rejects.toThrow(/legacy cgroup v1 layout/);
+    const v2 = join(dir, 'v2');
+    await new FakeCgroupTree(v2).init();
+    await expect(checkCgroupRoot(v2, 'v1')).rejects.toThrow(/is not a cgroup v1 root \(FAASMETER_CGROUP_LAYOUT=v1\): no memory\/ hierarchy/);
+    expect(await checkCgroupRoot(v2, 'v2')).toMatchObject({ version: 'v2', cpu: true });
   });
 });
