@@ -11,9 +11,9 @@ import type { Discovery, InstanceMembers, Mapping, UnmappedReason } from './disc
 import { discover, walkCgroups } from './discovery.ts';
 import type { Identity, PodIndex } from './kubernetes.ts';
 import { PodMetadataFile } from './kubernetes.ts';
-import type { AgentMetrics } from './metrics.ts';
 import type { CgroupLayout, CgroupLayoutChoice } from './layout.ts';
 import { checkCgroupRoot, readCgroupAt, throttlingAccounted, walkRoot } from './layout.ts';
+import type { AgentMetrics } from './metrics.ts';
 import { agentMetrics } from './metrics.ts';
 import type { StaticRule } from './static-map.ts';
 
@@ -86,8 +86,9 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 /**
- * The node agent: samples the cgroup counters (v2, or v1 on v1 and hybrid hosts) of every mapped container and turns what it sees
- * into resource events (cumulative counters, as read) and lifecycle events.
+ * The node agent: samples the cgroup counters (v2, or v1 on v1 and hybrid hosts) of every mapped
+ * container and turns what it sees into resource events (cumulative counters, as read) and
+ * lifecycle events.
  *
  * Counters are cumulative, so the meter bills differences between consecutive samples of an
  * instance. A `created` event starts a new series: it is emitted when an instance appears and
