@@ -19,7 +19,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('../collector/proxy/command.ts')).runProxyCommand,
   },
   agent: {
-    summary: 'node agent: cgroup v2 resource samples and instance lifecycle',
+    summary: 'node agent: cgroup (v2, v1, hybrid) resource samples and instance lifecycle',
     load: async () => (await import('../collector/agent/command.ts')).runAgentCommand,
   },
   receivers: {
