@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Meter } from '@opentelemetry/api';
 import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ViewOptions } from '@opentelemetry/sdk-metrics';
 import { AggregationType, InstrumentType, MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -38,6 +39,8 @@ function views(): ViewOptions[] {
  * creates an instrument (instruments made earlier stay no-ops), so entry points call this first.
  * Traces and logs exporters are off unless the operator sets OTEL_* variables: our product
  * output is events, and an OTLP exporter pointing at nothing would only log errors.
+ * Node runtime metrics (event-loop delay and utilisation, GC pauses, heap) come with it: a
+ * latency spike on a sidecar is first a question of whether its own thread stalled.
  */
 export function startProcessTelemetry(serviceName: string): Telemetry {
   process.env.OTEL_TRACES_EXPORTER ??= 'none';
@@ -48,7 +51,7 @@ export function startProcessTelemetry(serviceName: string): Telemetry {
     serviceName,
     metricReaders: [exporter],
     views: views(),
-    instrumentations: [],
+    instrumentations: [new RuntimeNodeInstrumentation()],
   });
   sdk.start();
   return {

@@ -82,6 +82,9 @@ describe('faasmeter agent process → Kafka', () => {
       );
       expect(metrics).toMatch(/^faasmeter_agent_samples_total\{outcome="ok"\} \d+$/m);
       expect(metrics).toMatch(/^faasmeter_agent_sample_duration_seconds_count \d+$/m);
+      // Every command exports Node's runtime health, so a stalled event loop is visible.
+      expect(metrics).toMatch(/^nodejs_eventloop_delay_p99 0\.\d+$/m);
+      expect(metrics).toMatch(/^nodejs_eventloop_utilization (0|1|0\.\d+(e-\d+)?)$/m);
 
       const lifecycle = await readTopic(`${prefix}${TOPICS.lifecycle}`, { expected: 1, timeoutMs: 30_000 });
       const lifecycleEvents = lifecycle.map((m) => parseEventJson(m.value)).map((r) => (r.ok ? r.value : undefined));
