@@ -32,7 +32,7 @@ import { createLogger } from '../common/log.ts';
 import { freePort } from '../common/net.ts';
 import { createKafka } from '../kafka/client.ts';
 import { defaultTopics, ensureTopics } from '../kafka/topics.ts';
-import { cpuMs, statFields } from './proc.ts';
+import { cpuMs, metricSum, statFields } from './proc.ts';
 import { recordResults } from './results.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -175,6 +175,30 @@ async function stopNginx(nginx: Nginx): Promise<void> {
   await rm(nginx.dir, { recursive: true, force: true });
 }
 
+interface RuntimeSample {
+  delayP99Ms: number;
+  delayMaxMs: number;
+  utilization: number;
+  gcCount: number;
+  gcSeconds: number;
+}
+
+/**
+ * The proxy's own event-loop health, from its /metrics. The runtime instrumentation resets the
+ * delay histogram and the utilisation baseline at each scrape, so a scrape just before a phase
+ * and one just after it describe that phase alone: whether the proxy's thread itself stalled.
+ */
+async function runtimeSample(opsPort: number): Promise<RuntimeSample> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+  return {
+    delayP99Ms: metricSum(text, 'nodejs_eventloop_delay_p99') * 1000,
+    delayMaxMs: metricSum(text, 'nodejs_eventloop_delay_max') * 1000,
+    utilization: metricSum(text, 'nodejs_eventloop_utilization'),
+    gcCount: metricSum(text, 'v8js_gc_duration_count'),
+    gcSeconds: metricSum(text, 'v8js_gc_duration_sum'),
+  };
+}
+
 function rssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
   return Math.round(Number(line.split(/\s+/)[1]) / 1024);
@@ -260,6 +284,7 @@ async function main(): Promise<void> {
     line.startsWith('{"listening"') ? String((JSON.parse(line) as { listening: number }).listening) : undefined,
   );
   const fnPort = Number(fn.value);
+  const opsPort = await freePort();
   const proxy = await startChild(
     [...values['proxy-node-args'].split(' ').filter(Boolean), 'cli/faasmeter.ts', 'proxy'],
     {
@@ -272,7 +297,7 @@ async function main(): Promise<void> {
       FAASMETER_PROXY_HOST: '127.0.0.1',
       FAASMETER_PROXY_PORT: '0',
       FAASMETER_OPS_HOST: '127.0.0.1',
-      FAASMETER_OPS_PORT: '0',
+      FAASMETER_OPS_PORT: String(opsPort),
       FAASMETER_KAFKA_BROKERS: brokers,
       FAASMETER_TOPIC_PREFIX: prefix,
       FAASMETER_SPOOL_DIR: spoolDir,
@@ -310,10 +335,15 @@ async function main(): Promise<void> {
       const idleFrom = performance.now();
       await sleep(IDLE_SAMPLE_MS);
       const idleMsPerS = ((cpuMs(proxyPid) - idleStart) / (performance.now() - idleFrom)) * 1000;
+      const runtimeBefore = await runtimeSample(opsPort);
       const cpuBefore = cpuMs(proxyPid);
       const from = performance.now();
       const proxied = await load(proxyPort, rate, seconds, agent);
       const cpuUsed = cpuMs(proxyPid) - cpuBefore;
+      const runtime = await runtimeSample(opsPort);
+      const gcCount = runtime.gcCount - runtimeBefore.gcCount;
+      const gcMs = (runtime.gcSeconds - runtimeBefore.gcSeconds) * 1000;
+      const loopLine = `proxy event loop: delay p99 ${runtime.delayP99Ms.toFixed(1)} ms, max ${runtime.delayMaxMs.toFixed(1)} ms (both include the 10 ms sampling interval), busy ${(runtime.utilization * 100).toFixed(0)} %; GC ${gcCount} pauses, ${gcMs.toFixed(0)} ms`;
       const cpuPer1k = (cpuUsed / proxied.sent) * 1000;
       const marginalPer1k = ((cpuUsed - (idleMsPerS * (performance.now() - from)) / 1000) / proxied.sent) * 1000;
       const nginxCpuBefore = treeCpuMs(nginxPid);
@@ -331,10 +361,11 @@ async function main(): Promise<void> {
       console.log(
         `  CPU per 1,000 requests: faasmeter ${cpuPer1k.toFixed(1)} ms (${marginalPer1k.toFixed(1)} ms above its idle ${idleMsPerS.toFixed(1)} ms/s; RSS ${rssMb(proxyPid)} MB), nginx ${nginxPer1k.toFixed(1)} ms`,
       );
+      console.log(`  ${loopLine}`);
       rows.push(
         `| ${rate} | ${fmt(d.p50)} | ${fmt(d.p99)} | ${fmt(p.p50 - d.p50)} | ${fmt(p.p99 - d.p99)} | ${cpuPer1k.toFixed(1)} ms (${marginalPer1k.toFixed(1)} ms) | ${fmt(n.p50 - d.p50)} | ${fmt(n.p99 - d.p99)} | ${nginxPer1k.toFixed(1)} ms |`,
       );
-      details.push(`- ${rate} req/s: ${achieved}; faasmeter proxy idle ${idleMsPerS.toFixed(1)} ms CPU/s, RSS ${rssMb(proxyPid)} MB.`);
+      details.push(`- ${rate} req/s: ${achieved}; faasmeter proxy idle ${idleMsPerS.toFixed(1)} ms CPU/s, RSS ${rssMb(proxyPid)} MB; ${loopLine}.`);
     }
     const loadAtEnd = loadLabel();
     const table = [
