@@ -2,7 +2,10 @@
  * Pipeline bench: sustained calls/s from producer to billed rows in ClickHouse, per stage, beside
  * the limits measured in the same run (not a test: prints and records figures).
  *
- *   npx node bench/pipeline.ts [--calls 200000] [--partitions 6] [--concurrency 3] [--meters 1]
+ *   npx node bench/pipeline.ts [--calls 200000] [--partitions 6] [--concurrency N] [--meters 1]
+ *
+ * --concurrency defaults to the meter's own default (FAASMETER_METER_CONCURRENCY), so the bench
+ * measures the meter as it ships.
  *
  * 1. produce: N generated calls (3 tenants, 20 functions, both architectures, cold starts,
  *    errors) sent with our producer (idempotent, acks=all, gzip), and the same messages sent by
@@ -35,6 +38,7 @@ import { partitionKey, TOPICS } from '../contract/index.ts';
 import { createKafka } from '../kafka/client.ts';
 import { createRecordProducer } from '../kafka/producer.ts';
 import { defaultTopics, ensureTopics } from '../kafka/topics.ts';
+import { MeterConfigSchema } from '../meter/config.ts';
 import { TEST_PRICING, TEST_TENANTS } from '../test/helpers/meter-fixtures.ts';
 import { generateWorkload } from '../test/helpers/workload.ts';
 import type { CpuProfile } from './profile.ts';
@@ -46,13 +50,13 @@ const { values } = parseArgs({
   options: {
     calls: { type: 'string', default: '200000' },
     partitions: { type: 'string', default: '6' },
-    concurrency: { type: 'string', default: '3' },
+    concurrency: { type: 'string' },
     meters: { type: 'string', default: '1' },
   },
 });
 const CALLS = Number(values.calls);
 const PARTITIONS = Number(values.partitions);
-const CONCURRENCY = Number(values.concurrency);
+const CONCURRENCY = values.concurrency === undefined ? MeterConfigSchema.shape.FAASMETER_METER_CONCURRENCY.parse(undefined) : Number(values.concurrency);
 const METERS = Number(values.meters);
 const SEND_CHUNK = 5_000;
 
