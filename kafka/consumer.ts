@@ -67,7 +67,7 @@ export function createBatchConsumer(
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
   });
   const lag = new Map<string, number>();
-  let status: Health = { status: 'degraded', detail: 'not started' };
+  let status: Health = { status: 'error', detail: 'not started' };
   let stopped = false;
 
   const records = meter.createCounter('faasmeter_meter_records_total', { description: 'Records consumed and handled' });

@@ -54,7 +54,8 @@ export function createMeterService(
     { log, meter: telemetry.meter },
   );
 
-  let clickhouseHealth: Health = { status: 'degraded', detail: 'not started' };
+  // Until start-up checked ClickHouse the meter is not ready (readiness means it can bill).
+  let clickhouseHealth: Health = { status: 'error', detail: 'not started' };
   const clickhouse: Component = {
     name: 'clickhouse',
     async start() {

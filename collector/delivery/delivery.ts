@@ -625,7 +625,8 @@ export function createDelivery(input: DeliveryConfigInput, deps: DeliveryDeps): 
     },
 
     health(): Health {
-      if (lifecycle === 'new') return { status: 'degraded', detail: 'not started' };
+      // Before start nothing would be delivered or spooled: the process is not ready yet.
+      if (lifecycle === 'new') return { status: 'error', detail: 'not started' };
       if (lifecycle === 'stopped') return { status: 'degraded', detail: 'stopped' };
       if (spoolError) return { status: 'error', detail: `cannot write the spool: ${spoolError}` };
       if (Date.now() - lastOverflowAt < DROP_HEALTH_WINDOW_MS) {

@@ -368,7 +368,9 @@ export function createReceiversServer(options: ReceiversOptions, deps: Receivers
 
   function health(): Health {
     if (state === 'running') return { status: 'ok' };
-    return { status: 'degraded', detail: state === 'new' ? 'not started' : state };
+    // Not listening yet: not ready, so no traffic is routed to it during start-up.
+    if (state === 'new') return { status: 'error', detail: 'not started' };
+    return { status: 'degraded', detail: state };
   }
 
   return self;

@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Delivery, DeliveryConfigInput } from '../../collector/delivery/index.ts';
 import { createDelivery, deliveryConfigFromEnv } from '../../collector/delivery/index.ts';
 import { createLogger } from '../../common/log.ts';
+import { startOpsServer } from '../../common/ops-server.ts';
+import { createTelemetry } from '../../common/telemetry.ts';
 import type { FaasEvent } from '../../contract/index.ts';
 import { invocationEvent, resourceEvent, TOPICS } from '../../contract/index.ts';
 import type { OutgoingRecord, RecordProducer } from '../../kafka/producer.ts';
@@ -427,9 +429,28 @@ describe('delivery', () => {
     expect(producer.ids()).toEqual(['u-4']);
   });
 
-  it('health: degraded before start, ok when sending, degraded while spooling, degraded once stopped', async () => {
+  it('a process is not ready on /readyz until its delivery has started', async () => {
+    const { delivery } = await setup();
+    const telemetry = createTelemetry('delivery-ops');
+    const ops = await startOpsServer({ telemetry, components: () => [delivery], stopping: () => false }, '127.0.0.1', 0);
+    try {
+      const before = await fetch(`http://127.0.0.1:${ops.port}/readyz`);
+      expect(before.status).toBe(503);
+      expect(await before.json()).toMatchObject({ ready: false, components: { delivery: { status: 'error', detail: 'not started' } } });
+      await delivery.start();
+      expect((await fetch(`http://127.0.0.1:${ops.port}/readyz`)).status).toBe(200);
+      // Liveness is not affected: restarting a process that is still starting would not help.
+      expect((await fetch(`http://127.0.0.1:${ops.port}/healthz`)).status).toBe(200);
+    } finally {
+      await ops.close();
+      await delivery.stop();
+      await telemetry.shutdown();
+    }
+  });
+
+  it('health: not ready before start, ok when sending, degraded while spooling, degraded once stopped', async () => {
     const { delivery, producer } = await setup();
-    expect(delivery.health()).toEqual({ status: 'degraded', detail: 'not started' });
+    expect(delivery.health()).toEqual({ status: 'error', detail: 'not started' });
     await delivery.start();
     expect(delivery.health().status).toBe('ok');
     producer.behaviour = 'fail';
