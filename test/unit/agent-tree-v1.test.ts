@@ -1,8 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../collector/agent/agent.ts';
 import { createAgent } from '../../collector/agent/agent.ts';
@@ -16,6 +14,7 @@ import { MemorySink } from '../../collector/delivery/sink.ts';
 import { createTelemetry } from '../../common/telemetry.ts';
 import type { FaasEvent, LifecycleData } from '../../contract/index.ts';
 import { LIFECYCLE_TYPE, parseEvent, RESOURCE_TYPE } from '../../contract/index.ts';
+import { LogCapture } from '../helpers/log-capture.ts';
 
 /**
  * The agent on v1 and hybrid hosts: the same tree as v2 hosts, but one hierarchy per controller,
@@ -41,19 +40,6 @@ const PODS = [
   { uid: POD_B.uid, namespace: 'openfaas-fn', name: 'figlet-1', labels: { faas_function: 'figlet' }, containers: [{ id: id('d'), name: 'figlet' }] },
 ];
 const BILLING = 'system.slice/fn-billing.service';
-
-class LogCapture {
-  readonly lines: Array<Record<string, unknown>> = [];
-  readonly logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write: (chunk: Buffer, _enc, done) => {
-        this.lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    }),
-  );
-}
 
 const instanceOf = (e: FaasEvent): string => (e.data as { instance: string }).instance;
 /** In instance order: the walk's order is the directory listing's, which no filesystem promises. */

@@ -1,8 +1,6 @@
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../collector/agent/agent.ts';
 import { createAgent } from '../../collector/agent/agent.ts';
@@ -21,6 +19,7 @@ import { createTelemetry } from '../../common/telemetry.ts';
 import type { FaasEvent, LifecycleData, ResourceData } from '../../contract/index.ts';
 import { LIFECYCLE_TYPE, parseEvent, RESOURCE_TYPE } from '../../contract/index.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { LogCapture } from '../helpers/log-capture.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 12);
 const id = (c: string) => c.repeat(64);
@@ -68,22 +67,6 @@ function nodePods(): Record<string, PodSpec> {
       cgroups: { [id('e')]: { usageUsec: 77, memoryCurrentBytes: 1 << 20, memoryPeakBytes: 1 << 20 } },
     },
   };
-}
-
-class LogCapture {
-  readonly lines: Array<Record<string, unknown>> = [];
-  readonly logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write: (chunk: Buffer, _enc, done) => {
-        this.lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    }),
-  );
-  messages(): string[] {
-    return this.lines.map((l) => String(l.msg));
-  }
 }
 
 const isResource = (e: FaasEvent): e is Extract<FaasEvent, { type: typeof RESOURCE_TYPE }> => e.type === RESOURCE_TYPE;
