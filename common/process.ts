@@ -1,5 +1,7 @@
 import type { Component } from './component.ts';
 import type { Logger } from './log.ts';
+import { startOpsServer } from './ops-server.ts';
+import type { Telemetry } from './telemetry.ts';
 
 export interface ProcessHandle {
   stopping(): boolean;
@@ -48,4 +50,37 @@ export async function startAll(components: readonly Component[], log: Logger): P
     await component.start();
     log.debug({ component: component.name }, 'started');
   }
+}
+
+export interface ServiceOptions {
+  telemetry: Telemetry;
+  log: Logger;
+  /** Where /metrics, /healthz and /readyz listen. */
+  ops: { host: string; port: number };
+}
+
+export interface RunningService {
+  /** The ops listener's port (useful when configured as 0). */
+  opsPort: number;
+  /** Resolves when a signal stopped every component, the ops listener and telemetry. */
+  done: Promise<void>;
+}
+
+/**
+ * The life of a command whose components sit behind a standalone ops listener (proxy, agent,
+ * meter). The listener comes first, so probes get answers during start-up (not ready until
+ * every component started); on a signal the components stop in reverse, then the listener and
+ * telemetry.
+ */
+export async function runService(components: readonly Component[], options: ServiceOptions): Promise<RunningService> {
+  const { telemetry, log } = options;
+  let handle: Pick<ProcessHandle, 'stopping'> = { stopping: () => false };
+  const ops = await startOpsServer({ telemetry, components: () => components, stopping: () => handle.stopping() }, options.ops.host, options.ops.port);
+  const running = runUntilSignalled(components, log, async () => {
+    await ops.close();
+    await telemetry.shutdown();
+  });
+  handle = running;
+  await startAll(components, log);
+  return { opsPort: ops.port, done: running.done };
 }

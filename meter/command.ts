@@ -1,7 +1,6 @@
 import { createClickHouse } from '../clickhouse/client.ts';
 import { createLogger } from '../common/log.ts';
-import { startOpsServer } from '../common/ops-server.ts';
-import { runUntilSignalled, startAll } from '../common/process.ts';
+import { runService } from '../common/process.ts';
 import { startProcessTelemetry } from '../common/telemetry.ts';
 import { meterConfigFromEnv } from './config.ts';
 import { loadPricingConfig } from './pricing/index.ts';
@@ -27,18 +26,8 @@ export async function runMeterCommand(_argv: string[], env: NodeJS.ProcessEnv): 
     // Offsets of the failing batch stay uncommitted, so after a fix the batch is billed.
     onFatal: () => process.exit(70),
   });
-  let handle: { stopping(): boolean } = { stopping: () => false };
-  const ops = await startOpsServer(
-    { telemetry, components: () => service.components, stopping: () => handle.stopping() },
-    config.FAASMETER_OPS_HOST,
-    config.FAASMETER_OPS_PORT,
-  );
-  handle = runUntilSignalled(service.components, log, async () => {
-    await ops.close();
-    await telemetry.shutdown();
-  });
-  await startAll(service.components, log);
-  log.info({ ops: `http://${config.FAASMETER_OPS_HOST}:${ops.port}`, group: config.FAASMETER_METER_GROUP }, 'meter running');
-  await (handle as ReturnType<typeof runUntilSignalled>).done;
+  const running = await runService(service.components, { telemetry, log, ops: { host: config.FAASMETER_OPS_HOST, port: config.FAASMETER_OPS_PORT } });
+  log.info({ ops: `http://${config.FAASMETER_OPS_HOST}:${running.opsPort}`, group: config.FAASMETER_METER_GROUP }, 'meter running');
+  await running.done;
   return 0;
 }

@@ -1,8 +1,6 @@
 import type { Component } from '../../common/component.ts';
 import { createLogger } from '../../common/log.ts';
-import { startOpsServer } from '../../common/ops-server.ts';
-import type { ProcessHandle } from '../../common/process.ts';
-import { runUntilSignalled, startAll } from '../../common/process.ts';
+import { runService } from '../../common/process.ts';
 import { createTelemetry, startProcessTelemetry } from '../../common/telemetry.ts';
 import { createDelivery, deliveryConfigFromParsedEnv } from '../delivery/index.ts';
 import type { AgentConfig } from './agent.ts';
@@ -45,18 +43,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const agent = createAgent(config.agent, { sink: delivery, meter: telemetry.meter, log });
   // Stopped in reverse: sampling ends first, then delivery flushes what it was given.
   const components: Component[] = [delivery, agent];
-  let handle: Pick<ProcessHandle, 'stopping'> = { stopping: () => false };
-  const ops = await startOpsServer(
-    { telemetry, components: () => components, stopping: () => handle.stopping() },
-    config.ops.host,
-    config.ops.port,
-  );
-  const running = runUntilSignalled(components, log, async () => {
-    await ops.close();
-    await telemetry.shutdown();
-  });
-  handle = running;
-  await startAll(components, log);
+  const service = await runService(components, { telemetry, log, ops: config.ops });
   log.info(
     {
       root: config.agent.cgroupRoot,
@@ -64,10 +51,10 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
       podMetadataFile: config.agent.podMetadataFile,
       staticMapEntries: config.agent.staticMap.length,
       node: config.agent.node,
-      ops: `${config.ops.host}:${ops.port}`,
+      ops: `${config.ops.host}:${service.opsPort}`,
     },
     'agent running',
   );
-  await running.done;
+  await service.done;
   return 0;
 }

@@ -1,8 +1,6 @@
 import type { Component } from '../../common/component.ts';
 import { createLogger } from '../../common/log.ts';
-import { startOpsServer } from '../../common/ops-server.ts';
-import type { ProcessHandle } from '../../common/process.ts';
-import { runUntilSignalled, startAll } from '../../common/process.ts';
+import { runService } from '../../common/process.ts';
 import { startProcessTelemetry } from '../../common/telemetry.ts';
 import { createDelivery, deliveryConfigFromParsedEnv } from '../delivery/index.ts';
 import { PROXY_USAGE, proxyCommandConfig } from './config.ts';
@@ -25,23 +23,12 @@ export async function runProxyCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const proxy = createProxy(config.proxy, { sink: delivery, meter: telemetry.meter, log });
   // Stopped in reverse: the proxy drains and emits `stopped` first, then delivery flushes it.
   const components: Component[] = [delivery, proxy];
-  let handle: Pick<ProcessHandle, 'stopping'> = { stopping: () => false };
-  const ops = await startOpsServer(
-    { telemetry, components: () => components, stopping: () => handle.stopping() },
-    config.ops.host,
-    config.ops.port,
-  );
-  const running = runUntilSignalled(components, log, async () => {
-    await ops.close();
-    await telemetry.shutdown();
-  });
-  handle = running;
-  await startAll(components, log);
+  const service = await runService(components, { telemetry, log, ops: config.ops });
   const { proxy: p } = config;
   log.info(
-    { listen: `${p.host}:${proxy.port}`, target: `${p.target.host}:${p.target.port}`, ops: `${config.ops.host}:${ops.port}`, instance: p.instance },
+    { listen: `${p.host}:${proxy.port}`, target: `${p.target.host}:${p.target.port}`, ops: `${config.ops.host}:${service.opsPort}`, instance: p.instance },
     'proxy running',
   );
-  await running.done;
+  await service.done;
   return 0;
 }
