@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three suites with different costs: unit tests are pure and parallel; integration and
+// Suites with different costs: unit tests are pure and parallel; integration and
 // compatibility tests share one real Kafka and ClickHouse, so they run file by file with
 // generous timeouts and never rely on sleeps (polling helpers live in test/helpers).
 export default defineConfig({
@@ -21,6 +21,15 @@ export default defineConfig({
           hookTimeout: 120_000,
           fileParallelism: false,
           globalSetup: ['test/helpers/integration-setup.ts'],
+        },
+      },
+      {
+        // Not in `npm test`: it boots a VM (npm run test:cgroup-v2-vm), minutes without KVM.
+        test: {
+          name: 'vm',
+          include: ['test/vm/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 700_000,
         },
       },
       {
