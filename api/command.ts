@@ -1,4 +1,5 @@
 import { createClickHouse } from '../clickhouse/client.ts';
+import { clickhouseConnection } from '../clickhouse/config.ts';
 import { createLogger } from '../common/log.ts';
 import { runUntilSignalled, startAll } from '../common/process.ts';
 import type { ProcessHandle } from '../common/process.ts';
@@ -19,10 +20,7 @@ export async function runApiCommand(_argv: string[], env: NodeJS.ProcessEnv): Pr
   const log = createLogger('api');
   const pricing = loadPricingConfig(config.FAASMETER_PRICING_FILE);
   const ch = createClickHouse({
-    url: config.FAASMETER_CLICKHOUSE_URL,
-    database: config.FAASMETER_CLICKHOUSE_DATABASE,
-    username: config.FAASMETER_CLICKHOUSE_USER,
-    password: config.FAASMETER_CLICKHOUSE_PASSWORD,
+    ...clickhouseConnection(config),
     requestTimeoutMs: config.FAASMETER_API_REQUEST_TIMEOUT_MS,
     application: 'faasmeter-api',
     logger: log,

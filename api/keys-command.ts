@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createClickHouse } from '../clickhouse/client.ts';
+import { clickhouseConnection } from '../clickhouse/config.ts';
 import { apiConfigFromEnv } from './config.ts';
 import type { ApiKeyRecord } from './keys.ts';
 import { KeyError, KeyHasher, KeyStore } from './keys.ts';
@@ -62,10 +63,7 @@ export async function runKeysCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
 
   const config = apiConfigFromEnv(env);
   const ch = createClickHouse({
-    url: config.FAASMETER_CLICKHOUSE_URL,
-    database: config.FAASMETER_CLICKHOUSE_DATABASE,
-    username: config.FAASMETER_CLICKHOUSE_USER,
-    password: config.FAASMETER_CLICKHOUSE_PASSWORD,
+    ...clickhouseConnection(config),
     application: 'faasmeter-keys',
   });
   const store = new KeyStore(ch, new KeyHasher(config.FAASMETER_API_KEY_PEPPER));

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_CLICKHOUSE_URL } from '../common/config.ts';
+import type { ClickHouseConfig } from './client.ts';
 
 /** The ClickHouse connection as `faasmeter meter`, `api` and `keys` read it; spread into their schemas. */
 export const clickhouseEnvShape = {
@@ -12,6 +13,18 @@ export const clickhouseEnvShape = {
   FAASMETER_CLICKHOUSE_USER: z.string().default('default').describe('ClickHouse user'),
   FAASMETER_CLICKHOUSE_PASSWORD: z.string().default('').describe("That user's password"),
 };
+
+export type ClickHouseEnv = { [K in keyof typeof clickhouseEnvShape]: z.infer<(typeof clickhouseEnvShape)[K]> };
+
+/** The client settings those variables give; callers add their own (application, timeouts). */
+export function clickhouseConnection(env: ClickHouseEnv): Pick<ClickHouseConfig, 'url' | 'database' | 'username' | 'password'> {
+  return {
+    url: env.FAASMETER_CLICKHOUSE_URL,
+    database: env.FAASMETER_CLICKHOUSE_DATABASE,
+    username: env.FAASMETER_CLICKHOUSE_USER,
+    password: env.FAASMETER_CLICKHOUSE_PASSWORD,
+  };
+}
 
 /** Read by every ClickHouse client this process creates (`createClickHouse`), whichever command runs it. */
 export const SqlRecordEnvSchema = z.object({

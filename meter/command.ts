@@ -1,4 +1,5 @@
 import { createClickHouse } from '../clickhouse/client.ts';
+import { clickhouseConnection } from '../clickhouse/config.ts';
 import { createLogger } from '../common/log.ts';
 import { runService } from '../common/process.ts';
 import { startProcessTelemetry } from '../common/telemetry.ts';
@@ -12,12 +13,7 @@ export async function runMeterCommand(_argv: string[], env: NodeJS.ProcessEnv): 
   const config = meterConfigFromEnv(env);
   const log = createLogger('meter');
   const pricing = loadPricingConfig(config.FAASMETER_PRICING_FILE);
-  const ch = createClickHouse({
-    url: config.FAASMETER_CLICKHOUSE_URL,
-    database: config.FAASMETER_CLICKHOUSE_DATABASE,
-    username: config.FAASMETER_CLICKHOUSE_USER,
-    password: config.FAASMETER_CLICKHOUSE_PASSWORD,
-  });
+  const ch = createClickHouse(clickhouseConnection(config));
   const service = createMeterService(config, {
     ch,
     pricing,
