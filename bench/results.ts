@@ -6,8 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 
+const root = join(import.meta.dirname, '..');
 export const RESULTS_FILE = process.env.FAASMETER_BENCH_RESULTS ?? join(import.meta.dirname, 'RESULTS.md');
 
 const HEADER = `# Benchmark results
@@ -18,16 +19,22 @@ names the commit, the machine and the command that produced it; newest last.
 
 function git(args: string[]): string {
   try {
-    return execFileSync('git', args, { cwd: join(import.meta.dirname, '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return '';
   }
 }
 
-/** The commit under test, marked when the work tree differs from it. */
+/**
+ * The commit under test, marked when the work tree differs from it. The results file itself is
+ * left out: each bench of a run appends to it, so every bench after the first saw it changed.
+ */
 export function commitLabel(): string {
   const commit = git(['rev-parse', '--short=12', 'HEAD']) || 'unknown';
-  return git(['status', '--porcelain', '--untracked-files=no']) ? `${commit} (with uncommitted changes)` : commit;
+  const results = relative(root, RESULTS_FILE);
+  const inTree = !results.startsWith('..') && !isAbsolute(results);
+  const changed = git(['status', '--porcelain', '--untracked-files=no', ...(inTree ? ['--', '.', `:(exclude)${results}`] : [])]);
+  return changed ? `${commit} (with uncommitted changes)` : commit;
 }
 
 export function machineLabel(): string {
