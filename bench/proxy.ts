@@ -329,8 +329,8 @@ async function main(): Promise<void> {
       await load(nginx.port, rate, warmup, agent);
       await sleep(500);
       const direct = await load(fnPort, rate, seconds, agent);
-      // The proxy's CPU while idle (kafkajs keeps a 1 ms timer loop per broker connection,
-      // tulios/kafkajs#1704) is measured first, so the per-request figure can be shown above it.
+      // The proxy's CPU while idle (timers: metrics, delivery, runtime sampling) is measured
+      // first, so the per-request figure can be shown above it.
       const idleStart = cpuMs(proxyPid);
       const idleFrom = performance.now();
       await sleep(IDLE_SAMPLE_MS);

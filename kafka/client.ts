@@ -1,6 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import type { LogEntry } from 'kafkajs';
 import type { Logger } from '../common/log.ts';
+import { patchRequestQueue } from './request-queue-patch.ts';
 
 export interface KafkaConfig {
   brokers: string[];
@@ -16,6 +17,8 @@ const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.INFO]: 'info',
   [logLevel.DEBUG]: 'debug',
 };
+
+patchRequestQueue();
 
 /**
  * kafkajs is in maintenance mode upstream, so it stays behind this factory and our own
