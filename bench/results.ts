@@ -9,7 +9,8 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-export const RESULTS_FILE = process.env.FAASMETER_BENCH_RESULTS ?? join(import.meta.dirname, 'RESULTS.md');
+// Empty counts as unset, so clearing the variable brings back the usual file.
+export const RESULTS_FILE = process.env.FAASMETER_BENCH_RESULTS || join(import.meta.dirname, 'RESULTS.md');
 
 const HEADER = `# Benchmark results
 
