@@ -35,6 +35,7 @@ export const PROXY_FLAGS = {
   'stop-reason': 'FAASMETER_STOP_REASON',
   'drain-delay-ms': 'FAASMETER_DRAIN_DELAY_MS',
   'drain-timeout-ms': 'FAASMETER_DRAIN_TIMEOUT_MS',
+  'idle-timeout-ms': 'FAASMETER_IDLE_TIMEOUT_MS',
   'ops-host': 'FAASMETER_OPS_HOST',
   'ops-port': 'FAASMETER_OPS_PORT',
 } as const;
@@ -129,6 +130,11 @@ export const ProxyEnvSchema = z.object({
     .default(0)
     .describe('After readiness fails on shutdown, keep accepting requests this long so load balancers notice first'),
   FAASMETER_DRAIN_TIMEOUT_MS: ms(3_600_000).default(30_000).describe('Then wait this long for calls in flight before cutting them'),
+  FAASMETER_IDLE_TIMEOUT_MS: ms(86_400_000)
+    .default(620_000)
+    .describe(
+      'An idle client connection is closed after this long; keep it above the idle timeout of whatever pools connections in front (AWS ALB and nginx 60 s, Google Cloud load balancers 600 s), so that side closes first and no request meets a closing connection; 0: never',
+    ),
   FAASMETER_OPS_HOST: z.string().min(1).default('0.0.0.0').describe('Address of `/metrics`, `/healthz` and `/readyz`'),
   FAASMETER_OPS_PORT: port.default(9091).describe('Port of `/metrics`, `/healthz` and `/readyz`'),
 });
@@ -167,6 +173,8 @@ export interface ProxyConfig {
   drainDelayMs: number;
   /** How long shutdown waits for calls in flight before cutting them. */
   drainTimeoutMs: number;
+  /** An idle client connection is closed after this long; 0 = never. */
+  idleTimeoutMs: number;
 }
 
 export interface ProxyCommandConfig {
@@ -197,6 +205,7 @@ export function toProxyConfig(env: ProxyEnv): ProxyConfig {
     stopReason: env.FAASMETER_STOP_REASON,
     drainDelayMs: env.FAASMETER_DRAIN_DELAY_MS,
     drainTimeoutMs: env.FAASMETER_DRAIN_TIMEOUT_MS,
+    idleTimeoutMs: env.FAASMETER_IDLE_TIMEOUT_MS,
   };
 }
 

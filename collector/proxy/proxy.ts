@@ -471,6 +471,9 @@ class SidecarProxy implements FunctionProxy {
       (req, res) => this.#admit(new HttpCall(this, req, res)),
     );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#admit(new UpgradeCall(this, req, socket, head)));
+    // Node's 5 s default closes idle connections that ingress and load balancer pools keep far
+    // longer; a request they send as the close happens fails with a reset the user sees as 502.
+    server.keepAliveTimeout = this.config.idleTimeoutMs;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.port, this.config.host, () => {

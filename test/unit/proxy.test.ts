@@ -355,6 +355,39 @@ async function proxyTo(port: number) {
   return { proxy, sink, url: `http://127.0.0.1:${proxy.port}`, close: async () => (await proxy.stop(), await telemetry.shutdown()) };
 }
 
+describe('proxy: idle client connections', () => {
+  /** Sends one keep-alive request on a raw socket, then resolves with how long the idle socket stayed open (capped). */
+  async function idleLifetime(url: string, capMs: number): Promise<number> {
+    const { port } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let answered = '';
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => (answered += chunk.toString()));
+    socket.write('GET / HTTP/1.1\r\nHost: fn\r\n\r\n');
+    await waitFor(() => /\r\n\r\n/.test(answered), { what: 'the response' });
+    expect(answered).toMatch(/^HTTP\/1\.1 200 /);
+    const idleFrom = Date.now();
+    const stillOpen = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), capMs))]);
+    socket.destroy();
+    return stillOpen ? capMs : Date.now() - idleFrom;
+  }
+
+  it('keeps an idle client connection well past Node\'s 5 s default, so pools in front close first', async () => {
+    expect(proxyConfig({ tenant: 'a', function: 'f', revision: 'r', instance: 'i', memoryMb: 128, target: { host: '127.0.0.1', port: 1 } }).idleTimeoutMs).toBe(620_000);
+    const h = await setup({}, { idleTimeoutMs: 620_000 });
+    await waitFor(() => h.proxy.stats().ready, { what: 'ready' });
+    expect(await idleLifetime(h.url, 6_000)).toBe(6_000);
+  }, 15_000);
+
+  it('closes an idle client connection after the configured idle timeout', async () => {
+    const h = await setup({}, { idleTimeoutMs: 300 });
+    await waitFor(() => h.proxy.stats().ready, { what: 'ready' });
+    const lifetime = await idleLifetime(h.url, 5_000);
+    expect(lifetime).toBeGreaterThanOrEqual(250);
+    expect(lifetime).toBeLessThan(2_000);
+  });
+});
+
 describe('proxy: keep-alive to the function', () => {
   /**
    * A function whose idle keep-alive connection dies just as the proxy reuses it: the second
