@@ -27,10 +27,12 @@ HOST=127.0.0.1
 
 ALL_SERVICES=(kafka clickhouse prometheus alertmanager)
 
-log() { printf '[stack] %s\n' "$*"; }
-warn() { printf '[stack] WARNING: %s\n' "$*" >&2; }
+# Scripts that source this for its helpers (test/vm/prepare.sh) set their own tag first.
+LOG_TAG="${LOG_TAG:-stack}"
+log() { printf '[%s] %s\n' "$LOG_TAG" "$*"; }
+warn() { printf '[%s] WARNING: %s\n' "$LOG_TAG" "$*" >&2; }
 die() {
-  printf '[stack] ERROR: %s\n' "$*" >&2
+  printf '[%s] ERROR: %s\n' "$LOG_TAG" "$*" >&2
   exit 1
 }
 

@@ -8,13 +8,9 @@
 set -euo pipefail
 
 VM_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+LOG_TAG=vm
 # shellcheck source-path=SCRIPTDIR source=../../deploy/local-stack/lib.sh
 source "$VM_SRC/../../deploy/local-stack/lib.sh"
-log() { printf '[vm] %s\n' "$*"; }
-die() {
-  printf '[vm] ERROR: %s\n' "$*" >&2
-  exit 1
-}
 
 command -v apt-get >/dev/null 2>&1 || die "needs a Debian-like host with apt-get (for qemu, the kernel and busybox)"
 need_cmd qemu-system-x86_64 qemu-system-x86
