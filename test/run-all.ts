@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const stackDir = process.env.FAASMETER_STACK_DIR ?? join(root, '.stack');
@@ -18,6 +18,7 @@ interface Step {
   name: string;
   run: () => number;
   counts?: () => { passed: number; failed: number; skipped: number } | undefined;
+  failures?: () => string[];
 }
 
 function sh(command: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
@@ -29,16 +30,50 @@ function sh(command: string, args: string[], env: NodeJS.ProcessEnv = {}): numbe
   return result.status ?? 1;
 }
 
-function vitestCounts(project: string) {
+interface VitestReport {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: Array<{
+    name: string;
+    status: string;
+    message: string;
+    assertionResults: Array<{ fullName: string; status: string; duration?: number | null; failureMessages: string[] }>;
+  }>;
+}
+
+function vitestReport(project: string): VitestReport | undefined {
   const file = join(reportsDir, `${project}.json`);
   if (!existsSync(file)) return undefined;
-  const report = JSON.parse(readFileSync(file, 'utf8')) as {
-    numPassedTests: number;
-    numFailedTests: number;
-    numPendingTests: number;
-    numTodoTests: number;
-  };
+  return JSON.parse(readFileSync(file, 'utf8')) as VitestReport;
+}
+
+function vitestCounts(project: string) {
+  const report = vitestReport(project);
+  if (!report) return undefined;
   return { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests };
+}
+
+/**
+ * CI keeps only the tail of a run's output, so the summary names every failed test (and a
+ * file that failed outside any test) with the first line of its error and how long it ran.
+ */
+function vitestFailures(project: string): string[] {
+  const report = vitestReport(project);
+  if (!report) return [];
+  const firstLine = (text: string | undefined) => (text ?? '').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 300) ?? '';
+  const lines: string[] = [];
+  for (const file of report.testResults) {
+    const path = relative(root, file.name);
+    const failedTests = file.assertionResults.filter((a) => a.status === 'failed');
+    for (const a of failedTests) {
+      const seconds = a.duration == null ? '' : ` after ${(a.duration / 1000).toFixed(1)} s`;
+      lines.push(`  ${path} > ${a.fullName}${seconds}\n      ${firstLine(a.failureMessages[0])}`);
+    }
+    if (failedTests.length === 0 && file.status === 'failed') lines.push(`  ${path}\n      ${firstLine(file.message)}`);
+  }
+  return lines;
 }
 
 function vitest(project: string, env: NodeJS.ProcessEnv = {}): Step {
@@ -51,6 +86,7 @@ function vitest(project: string, env: NodeJS.ProcessEnv = {}): Step {
         env,
       ),
     counts: () => vitestCounts(project),
+    failures: () => vitestFailures(project),
   };
 }
 
@@ -107,6 +143,11 @@ for (const r of results) {
   }
   const detail = counts ? ` (${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped)` : '';
   process.stdout.write(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${r.name.padEnd(20)} ${r.seconds.toFixed(1).padStart(7)} s${detail}\n`);
+}
+for (const r of results) {
+  if (r.code === 0) continue;
+  const failures = steps.find((s) => s.name === r.name)?.failures?.() ?? [];
+  if (failures.length > 0) process.stdout.write(`\nfailed in ${r.name}:\n${failures.join('\n')}\n`);
 }
 if (failed && failedTests === 0) failedTests = 1;
 process.stdout.write(`${passed} passed, ${failedTests} failed, ${skipped} skipped\n`);
