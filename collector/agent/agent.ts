@@ -38,6 +38,8 @@ export interface AgentDeps {
   log: Logger;
   fs?: CgroupFs;
   now?: () => number;
+  /** The root's layout when the caller already checked it (the command does, before anything starts). */
+  layout?: CgroupLayout;
 }
 
 export interface SampleReport {
@@ -121,8 +123,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   /** Path → reason of cgroups failing to read or list: a persistent failure is logged once, not every sample. */
   let failing = new Map<string, string>();
   let peakFallbackLogged = false;
-  /** Found by start(), or by the first sample when sampleOnce() is called without start(). */
-  let layout: CgroupLayout | undefined;
+  /** Given by the caller, or found by start() or by the first sample when sampleOnce() is called without start(). */
+  let layout: CgroupLayout | undefined = deps.layout;
 
   async function detectLayout(): Promise<CgroupLayout> {
     layout = await checkCgroupRoot(config.cgroupRoot, config.cgroupLayout, fs);
@@ -354,7 +356,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     name: 'agent',
     sampleOnce,
     async start() {
-      const found = await detectLayout();
+      const found = layout ?? (await detectLayout());
       log.info({ root: config.cgroupRoot, layout: found.version, ...(found.version === 'v1' ? { hierarchies: found.hierarchies } : {}) }, 'cgroup layout');
       if (!throttlingAccounted(found)) {
         log.warn({ root: config.cgroupRoot, layout: found.version }, 'cpu controller not available: CPU throttling is not accounted (cpuThrottledUs stays 0)');

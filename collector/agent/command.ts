@@ -10,13 +10,14 @@ import { checkCgroupRoot } from './layout.ts';
 
 /** `--once`: events go to stdout as JSON lines, the summary to stderr; nothing is sent. */
 async function sampleAndPrint(config: AgentConfig): Promise<number> {
+  const layout = await checkCgroupRoot(config.cgroupRoot, config.cgroupLayout);
   const telemetry = createTelemetry('faasmeter-agent');
   const agent = createAgent(config, {
     sink: { emit: (event) => process.stdout.write(`${JSON.stringify(event)}\n`) },
     meter: telemetry.meter,
     log: createLogger('agent', 'silent'),
+    layout,
   });
-  const layout = await checkCgroupRoot(config.cgroupRoot, config.cgroupLayout);
   const report = await agent.sampleOnce();
   process.stderr.write(`${JSON.stringify({ root: config.cgroupRoot, layout: layout.version, ...report })}\n`);
   await telemetry.shutdown();
@@ -32,7 +33,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
   }
   if (config.once) return sampleAndPrint(config.agent);
   // Before anything starts: on a root it cannot read the agent can do nothing, and says why.
-  await checkCgroupRoot(config.agent.cgroupRoot, config.agent.cgroupLayout);
+  const layout = await checkCgroupRoot(config.agent.cgroupRoot, config.agent.cgroupLayout);
   const telemetry = startProcessTelemetry('faasmeter-agent');
   const log = createLogger('agent');
   // The node is in the client id, which also keys the default spool dir: one spool per agent.
@@ -40,7 +41,7 @@ export async function runAgentCommand(argv: string[], env: NodeJS.ProcessEnv): P
     log,
     meter: telemetry.meter,
   });
-  const agent = createAgent(config.agent, { sink: delivery, meter: telemetry.meter, log });
+  const agent = createAgent(config.agent, { sink: delivery, meter: telemetry.meter, log, layout });
   // Stopped in reverse: sampling ends first, then delivery flushes what it was given.
   const components: Component[] = [delivery, agent];
   const service = await runService(components, { telemetry, log, ops: config.ops });

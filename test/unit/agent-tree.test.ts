@@ -429,6 +429,27 @@ describe('agent over a cgroup tree', () => {
     expect(sink.events.length).toBe(count);
   });
 
+  it('starts on the layout its command already checked, without probing the root again', async () => {
+    const rootProbes: string[] = [];
+    const counting: CgroupFs = {
+      ...nodeCgroupFs,
+      readFile: (path) => {
+        if (path === join(tree.root, 'cgroup.controllers')) rootProbes.push(path);
+        return nodeCgroupFs.readFile(path);
+      },
+    };
+    const layout = await checkCgroupRoot(tree.root, 'auto', counting);
+    expect(rootProbes).toHaveLength(1);
+    const given = createAgent(
+      { cgroupRoot: tree.root, sampleIntervalMs: 10_000, podMetadataFile: metadataFile, staticMap: [], skipContainers: ['queue-proxy'], node: 'node-1' },
+      { sink, meter: createTelemetry('agent-layout').meter, log: logs.logger, fs: counting, layout },
+    );
+    await given.start();
+    await given.stop();
+    expect(rootProbes).toHaveLength(1);
+    expect(sink.events.filter(isResource)).toHaveLength(2);
+  });
+
   it('serves the agent metrics and readiness on the ops server', async () => {
     const telemetry = createTelemetry('agent-ops');
     const withOps = createAgent(
