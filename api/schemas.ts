@@ -216,5 +216,6 @@ export const ReadyResponse = z.object({
   status: z.enum(['ok', 'degraded', 'error']),
   components: z.record(z.string(), z.object({ status: z.enum(['ok', 'degraded', 'error']), detail: z.string().optional() })),
   ready: z.boolean(),
+  starting: z.boolean().optional(),
   stopping: z.boolean().optional(),
 });

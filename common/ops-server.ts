@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Component, HealthReport } from './component.ts';
+import type { Component } from './component.ts';
 import { aggregateHealth } from './component.ts';
 import type { Telemetry } from './telemetry.ts';
 
@@ -10,6 +10,11 @@ export interface OpsRoutes {
   components: () => readonly Component[];
   /** True once shutdown began: readiness fails so traffic drains while liveness holds. */
   stopping: () => boolean;
+  /**
+   * True until the process has started every component: not ready, whatever the components say
+   * (one not yet started may not know it will fail, as the agent's before its first sample).
+   */
+  starting?: () => boolean;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -33,9 +38,10 @@ export function handleOps(routes: OpsRoutes, req: IncomingMessage, res: ServerRe
     return true;
   }
   if (path === '/readyz') {
-    const report: HealthReport & { stopping?: boolean } = aggregateHealth(routes.components());
-    const ready = !routes.stopping() && report.status !== 'error';
-    sendJson(res, ready ? 200 : 503, { ...report, ready, stopping: routes.stopping() });
+    const report = aggregateHealth(routes.components());
+    const starting = routes.starting?.() ?? false;
+    const ready = !starting && !routes.stopping() && report.status !== 'error';
+    sendJson(res, ready ? 200 : 503, { ...report, ready, starting, stopping: routes.stopping() });
     return true;
   }
   return false;

@@ -75,12 +75,18 @@ export interface RunningService {
 export async function runService(components: readonly Component[], options: ServiceOptions): Promise<RunningService> {
   const { telemetry, log } = options;
   let handle: Pick<ProcessHandle, 'stopping'> = { stopping: () => false };
-  const ops = await startOpsServer({ telemetry, components: () => components, stopping: () => handle.stopping() }, options.ops.host, options.ops.port);
+  let started = false;
+  const ops = await startOpsServer(
+    { telemetry, components: () => components, stopping: () => handle.stopping(), starting: () => !started },
+    options.ops.host,
+    options.ops.port,
+  );
   const running = runUntilSignalled(components, log, async () => {
     await ops.close();
     await telemetry.shutdown();
   });
   handle = running;
   await startAll(components, log);
+  started = true;
   return { opsPort: ops.port, done: running.done };
 }
