@@ -36,6 +36,7 @@ export const PROXY_FLAGS = {
   'drain-delay-ms': 'FAASMETER_DRAIN_DELAY_MS',
   'drain-timeout-ms': 'FAASMETER_DRAIN_TIMEOUT_MS',
   'idle-timeout-ms': 'FAASMETER_IDLE_TIMEOUT_MS',
+  'upstream-idle-timeout-ms': 'FAASMETER_UPSTREAM_IDLE_TIMEOUT_MS',
   'ops-host': 'FAASMETER_OPS_HOST',
   'ops-port': 'FAASMETER_OPS_PORT',
 } as const;
@@ -135,6 +136,12 @@ export const ProxyEnvSchema = z.object({
     .describe(
       'An idle client connection is closed after this long; keep it above the idle timeout of whatever pools connections in front (AWS ALB and nginx 60 s, Google Cloud load balancers 600 s), so that side closes first and no request meets a closing connection; 0: never',
     ),
+  FAASMETER_UPSTREAM_IDLE_TIMEOUT_MS: ms(3_600_000)
+    .min(1, 'must be at least 1')
+    .default(1_500)
+    .describe(
+      "A pooled connection to the function is closed after being idle this long; keep it below the function server's own keep-alive timeout (gunicorn 2 s, Node.js and uvicorn 5 s), so this side closes first. A shorter `Keep-Alive: timeout` the function announces wins, less 1 s",
+    ),
   FAASMETER_OPS_HOST: z.string().min(1).default('0.0.0.0').describe('Address of `/metrics`, `/healthz` and `/readyz`'),
   FAASMETER_OPS_PORT: port.default(9091).describe('Port of `/metrics`, `/healthz` and `/readyz`'),
 });
@@ -175,6 +182,8 @@ export interface ProxyConfig {
   drainTimeoutMs: number;
   /** An idle client connection is closed after this long; 0 = never. */
   idleTimeoutMs: number;
+  /** An idle pooled connection to the function is closed after this long. */
+  upstreamIdleTimeoutMs: number;
 }
 
 export interface ProxyCommandConfig {
@@ -206,6 +215,7 @@ export function toProxyConfig(env: ProxyEnv): ProxyConfig {
     drainDelayMs: env.FAASMETER_DRAIN_DELAY_MS,
     drainTimeoutMs: env.FAASMETER_DRAIN_TIMEOUT_MS,
     idleTimeoutMs: env.FAASMETER_IDLE_TIMEOUT_MS,
+    upstreamIdleTimeoutMs: env.FAASMETER_UPSTREAM_IDLE_TIMEOUT_MS,
   };
 }
 

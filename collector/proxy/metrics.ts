@@ -3,6 +3,12 @@ import type { Status, Trigger } from '../../contract/index.ts';
 
 export type RejectReason = 'queue_full' | 'ready_timeout' | 'queue_timeout' | 'stopping';
 
+/** Error codes of a failed connection to the function that get their own label; others are `other`. */
+export const UPSTREAM_ERROR_CODES = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'other'] as const;
+export type UpstreamErrorCode = (typeof UPSTREAM_ERROR_CODES)[number];
+/** `resent`: the request never reached the function and went again on a new connection; `failed`: the call failed. */
+export type UpstreamFailureOutcome = 'resent' | 'failed';
+
 /**
  * The OpenTelemetry FaaS metrics (faas.invocations, faas.errors, faas.timeouts, faas.coldstarts,
  * faas.invoke_duration, faas.init_duration) in Prometheus form. Counter names carry `_total`
@@ -16,6 +22,7 @@ export interface ProxyMetrics {
   invocation(trigger: Trigger, status: Status, durationMs: number): void;
   coldStart(trigger: Trigger, initDurationMs: number): void;
   rejected(reason: RejectReason): void;
+  upstreamFailure(code: UpstreamErrorCode, outcome: UpstreamFailureOutcome): void;
 }
 
 const TRIGGERS: readonly Trigger[] = ['http', 'pubsub', 'timer', 'datasource', 'other'];
@@ -54,6 +61,9 @@ export function proxyMetrics(meter: Meter, identity: { function: string; revisio
   const rejected: Counter = meter.createCounter('faasmeter_proxy_rejected_total', {
     description: 'Requests answered 503 by the proxy without reaching the function, by reason',
   });
+  const upstreamFailures: Counter = meter.createCounter('faasmeter_proxy_upstream_failures_total', {
+    description: 'Connections to the function that failed, by error code and outcome (resent on a new connection, or the call failed)',
+  });
   meter
     .createObservableGauge('faasmeter_proxy_queue_depth', { description: 'Requests held for readiness or a concurrency slot' })
     .addCallback((result) => result.observe(queueDepth()));
@@ -71,6 +81,10 @@ export function proxyMetrics(meter: Meter, identity: { function: string; revisio
     },
     rejected(reason) {
       rejected.add(1, byReason[reason]);
+    },
+    upstreamFailure(code, outcome) {
+      // Rare by nature: the attributes object is made per failure.
+      upstreamFailures.add(1, { code, outcome });
     },
   };
 }

@@ -12,8 +12,8 @@ import { invocationEvent, lifecycleEvent, MAX_DURATION_MS } from '../../contract
 import type { EventSink } from '../delivery/sink.ts';
 import type { ProxyConfig } from './config.ts';
 import { endToEndHeaders, rawResponseHead, triggerOf } from './headers.ts';
-import type { ProxyMetrics, RejectReason } from './metrics.ts';
-import { proxyMetrics } from './metrics.ts';
+import type { ProxyMetrics, RejectReason, UpstreamErrorCode, UpstreamFailureOutcome } from './metrics.ts';
+import { proxyMetrics, UPSTREAM_ERROR_CODES } from './metrics.ts';
 import { waitUntilReady } from './readiness.ts';
 import { RequestIdPicker } from './request-id.ts';
 import { uuidv7 } from './uuid7.ts';
@@ -54,6 +54,8 @@ export interface FunctionProxy extends Component {
  * itself. 1,024 sockets to one local function is far beyond what a single instance serves.
  */
 const UNLIMITED_POOL_SOCKETS = 1024;
+/** A function failing every call would otherwise log every call. */
+const UPSTREAM_LOG_INTERVAL_MS = 10_000;
 /** After the drain timeout cut what is left; this long for their events to be emitted. */
 const CUT_GRACE_MS = 1_000;
 
@@ -218,10 +220,15 @@ class HttpCall extends Call {
     if (this.state !== FORWARDED || this.outcome !== 'ok') return;
     if (this.#retryable(error)) {
       this.retried = true;
+      this.proxy.upstreamFailed(error, 'resent');
+      // The pool's other idle connections have been idle at least as long (LIFO): the function
+      // likely closed them too, and the resend must not take one of them.
+      this.proxy.dropIdleConnections();
       this.up = this.#open(headers);
       this.up.end();
       return;
     }
+    this.proxy.upstreamFailed(error, 'failed');
     this.outcome = 'failed';
     if (this.res.headersSent) {
       this.res.destroy();
@@ -372,6 +379,7 @@ class UpgradeCall extends Call {
 
   onUpstreamError(error: NodeJS.ErrnoException): void {
     if (this.state !== FORWARDED || this.outcome !== 'ok') return;
+    this.proxy.upstreamFailed(error, 'failed');
     this.outcome = 'failed';
     if (this.headWritten) {
       this.socket.destroy();
@@ -435,6 +443,7 @@ class SidecarProxy implements FunctionProxy {
   #createdAt = 0;
   #appInitMs = 0;
   #stopped: Promise<void> | undefined = undefined;
+  readonly #upstreamLogged = new Map<string, { at: number; count: number }>();
 
   constructor(config: ProxyConfig, deps: ProxyDeps) {
     this.config = config;
@@ -444,11 +453,37 @@ class SidecarProxy implements FunctionProxy {
     this.#source = `faasmeter/proxy/${config.instance}`;
     this.#metrics = proxyMetrics(deps.meter, config, () => this.#queue.length);
     const pool = config.concurrency > 0 ? config.concurrency : UNLIMITED_POOL_SOCKETS;
-    this.agent = new Agent({ keepAlive: true, maxSockets: pool, maxFreeSockets: pool, scheduling: 'lifo' });
+    // The timeout closes idle pooled sockets only (a call in flight just ignores it). Without one,
+    // Node's Agent also ignores the function's Keep-Alive hint, and a socket the function closes
+    // as the proxy reuses it fails the call.
+    this.agent = new Agent({ keepAlive: true, maxSockets: pool, maxFreeSockets: pool, scheduling: 'lifo', timeout: config.upstreamIdleTimeoutMs });
   }
 
   get port(): number {
     return this.#port;
+  }
+
+  /** Counts a failed connection to the function; logs it at most once per code every 10 s. */
+  upstreamFailed(error: NodeJS.ErrnoException, outcome: UpstreamFailureOutcome): void {
+    const code: UpstreamErrorCode = (UPSTREAM_ERROR_CODES as readonly string[]).includes(error.code ?? '') ? (error.code as UpstreamErrorCode) : 'other';
+    this.#metrics.upstreamFailure(code, outcome);
+    const key = `${code}/${outcome}`;
+    const last = this.#upstreamLogged.get(key);
+    const now = performance.now();
+    if (last === undefined || now - last.at >= UPSTREAM_LOG_INTERVAL_MS) {
+      const { host, port } = this.config.target;
+      const since = last === undefined ? {} : { sinceLastLog: last.count + 1 };
+      const message = outcome === 'resent' ? 'a reused connection to the function was dead: request resent' : 'call failed: the function did not answer';
+      this.#log.warn({ target: `${host}:${port}`, code: error.code ?? error.message, ...since }, message);
+      this.#upstreamLogged.set(key, { at: now, count: 0 });
+    } else {
+      last.count += 1;
+    }
+  }
+
+  /** Closes the pool's idle connections to the function (in-flight calls keep theirs). */
+  dropIdleConnections(): void {
+    for (const sockets of Object.values(this.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
   }
 
   stats(): ProxyStats {

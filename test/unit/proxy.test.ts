@@ -343,16 +343,33 @@ describe('proxy: invocation events', () => {
 });
 
 /** A proxy in front of a hand-made function (for behaviours the sample function does not have). */
-async function proxyTo(port: number) {
+/** What the telemetry's Prometheus exporter serves on /metrics. */
+async function metricsText(telemetry: Telemetry): Promise<string> {
+  const server = createServer((req, res) => telemetry.metricsHandler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return (await call(`http://127.0.0.1:${(server.address() as { port: number }).port}/metrics`)).body.toString();
+  } finally {
+    server.close();
+  }
+}
+
+async function proxyTo(port: number, overrides: Partial<ProxyConfig> = {}) {
   const sink = new MemorySink();
   const telemetry = createTelemetry('proxy-test');
   const proxy = createProxy(
-    proxyConfig({ tenant: 'acme', function: 'f', revision: 'f-1', instance: 'f-1-a', memoryMb: 128, arch: 'x86_64', target: { host: '127.0.0.1', port } }),
+    proxyConfig({ tenant: 'acme', function: 'f', revision: 'f-1', instance: 'f-1-a', memoryMb: 128, arch: 'x86_64', target: { host: '127.0.0.1', port }, ...overrides }),
     { sink, meter: telemetry.meter, log: createLogger('proxy-test', 'silent') },
   );
   await proxy.start();
   await waitFor(() => proxy.stats().ready, { intervalMs: 5, what: 'ready' });
-  return { proxy, sink, url: `http://127.0.0.1:${proxy.port}`, close: async () => (await proxy.stop(), await telemetry.shutdown()) };
+  return {
+    proxy,
+    sink,
+    url: `http://127.0.0.1:${proxy.port}`,
+    metrics: () => metricsText(telemetry),
+    close: async () => (await proxy.stop(), await telemetry.shutdown()),
+  };
 }
 
 describe('proxy: idle client connections', () => {
@@ -390,28 +407,38 @@ describe('proxy: idle client connections', () => {
 
 describe('proxy: keep-alive to the function', () => {
   /**
-   * A function whose idle keep-alive connection dies just as the proxy reuses it: the second
-   * request on a connection is answered by a reset, later connections work normally.
+   * A function whose idle keep-alive connections die just as the proxy reuses them: the second
+   * request on each of the first `stale` connections is answered by a reset, later connections
+   * work normally. The first answers wait until `stale` connections are open, so a wave of that
+   * many concurrent calls leaves that many connections in the proxy's pool.
    */
-  async function flakyKeepAliveFunction(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  async function flakyKeepAliveFunction(
+    stale = 1,
+    keepAliveHint?: string,
+  ): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
     let connections = 0;
     const sockets = new Set<Socket>();
+    const waiting: Socket[] = [];
+    const hint = keepAliveHint === undefined ? '' : `Keep-Alive: ${keepAliveHint}\r\n`;
+    const answer = (socket: Socket) => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n${hint}\r\nok`);
     const server = createNetServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       let requests = 0;
+      let number = 0;
       let buffered = '';
       socket.on('data', (chunk: Buffer) => {
         buffered += chunk.toString('latin1');
         while (buffered.includes('\r\n\r\n')) {
           buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
           requests += 1;
-          if (requests === 1) connections += 1;
-          if (requests === 2 && connections === 1) {
+          if (requests === 1) number = connections += 1;
+          if (requests === 2 && number <= stale) {
             socket.resetAndDestroy();
             return;
           }
-          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+          if (number > stale || requests > 1) answer(socket);
+          else if (waiting.push(socket) === stale) waiting.splice(0).forEach(answer);
         }
       });
     });
@@ -441,6 +468,63 @@ describe('proxy: keep-alive to the function', () => {
       await p.close();
       await fn.close();
     }
+  });
+
+  it('resends on a new connection when every pooled connection went stale at once, and counts the failure', async () => {
+    const fn = await flakyKeepAliveFunction(3);
+    const p = await proxyTo(fn.port);
+    try {
+      const wave = await Promise.all([1, 2, 3].map(() => call(`${p.url}/`)));
+      expect(wave.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(fn.connections()).toBe(3);
+      // Reused and dead; the resend must not take the next dead connection from the pool.
+      const next = await call(`${p.url}/`);
+      expect(next.status).toBe(200);
+      expect(fn.connections()).toBe(4);
+      expect(await p.metrics()).toMatch(/^faasmeter_proxy_upstream_failures_total\{code="ECONNRESET",outcome="resent"\} 1$/m);
+    } finally {
+      await p.close();
+      await fn.close();
+    }
+  });
+
+  it('closes a pooled connection idle for FAASMETER_UPSTREAM_IDLE_TIMEOUT_MS, before the function would', async () => {
+    const fn = await flakyKeepAliveFunction(0);
+    const p = await proxyTo(fn.port, { upstreamIdleTimeoutMs: 200 });
+    try {
+      expect((await call(`${p.url}/`)).status).toBe(200);
+      expect((await call(`${p.url}/`)).status).toBe(200);
+      expect(fn.connections()).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await call(`${p.url}/`)).status).toBe(200);
+      expect(fn.connections()).toBe(2);
+    } finally {
+      await p.close();
+      await fn.close();
+    }
+  });
+
+  it("takes the function's shorter Keep-Alive timeout, less 1 s", async () => {
+    const fn = await flakyKeepAliveFunction(0, 'timeout=2');
+    const p = await proxyTo(fn.port, { upstreamIdleTimeoutMs: 60_000 });
+    try {
+      expect((await call(`${p.url}/`)).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      expect((await call(`${p.url}/`)).status).toBe(200);
+      expect(fn.connections()).toBe(2);
+    } finally {
+      await p.close();
+      await fn.close();
+    }
+  });
+
+  it('lets a call in flight run past the idle timeout', async () => {
+    const h = await setup({}, { upstreamIdleTimeoutMs: 100 });
+    const slow = await call(`${h.url}/`, { headers: { 'x-sleep-ms': '600' } });
+    expect(slow.status).toBe(200);
+    await waitFor(() => h.invocations().length === 1, { what: 'event' });
+    expect(h.invocations()[0]!.data).toMatchObject({ status: 'success', httpStatus: 200 });
+    expect(h.invocations()[0]!.data.durationMs).toBeGreaterThanOrEqual(600);
   });
 
   it('never resends a request with a body: a dead reused connection is a 502', async () => {
@@ -692,11 +776,7 @@ describe('proxy: self-metrics', () => {
     await call(`${h.url}/`, { headers: { 'x-sleep-ms': '1000' } });
     await waitFor(() => h.invocations().length === 3, { what: 'three events' });
 
-    const server = createServer((req, res) => h.telemetry.metricsHandler(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
-    const text = (await call(`http://127.0.0.1:${port}/metrics`)).body.toString();
-    server.close();
+    const text = await metricsText(h.telemetry);
 
     const labels = 'faas_name="thumbnail",faas_version="thumbnail-00001",faas_trigger="http"';
     const value = (series: string) => {
