@@ -462,6 +462,13 @@ async function main(): Promise<number> {
   const peakSpool = Math.max(...phases.map((p) => p.spoolPeak));
   const spooled = metricSum(proxyMetrics, 'faasmeter_collector_events_spooled_total');
   const dropped = metricSum(proxyMetrics, 'faasmeter_collector_dropped_total');
+  // Why calls the function did not answer failed (or were resent), from the proxy's own count.
+  const upstreamFailures =
+    proxyMetrics
+      .split('\n')
+      .filter((l) => l.startsWith('faasmeter_proxy_upstream_failures_total{'))
+      .map((l) => l.slice('faasmeter_proxy_upstream_failures_total'.length).replace(/[{}"]/g, '').replace(' ', ': '))
+      .join('; ') || 'none';
   const outage = phases.find((p) => p.phase === 'outage')!;
   const sinceReady = (at: number | undefined) => (at === undefined || readyAt === undefined ? 'not reached' : secs(Math.max(0, at - readyAt)));
   const rows = phases.map(
@@ -481,6 +488,7 @@ async function main(): Promise<number> {
     '| figure | value |',
     '| --- | --- |',
     `| requests sent / answered 200 / other status / failed | ${count(sent)} / ${count(ok)} / ${count(otherStatus)} / ${count(failed)} (${((sent * 1000) / loadMs).toFixed(0)} req/s achieved)${failed > 0 ? `; failed: ${[...load.failures].map(([code, n]) => `${code} ${n}`).join(', ')}` : ''} |`,
+    `| proxy → function connection failures (faasmeter_proxy_upstream_failures_total) | ${upstreamFailures} |`,
     `| calls billed (uniqExact(event_id) in billed_calls) | ${count(billedCalls)} of ${count(ok)} answered 200 and ${count(otherStatus)} answered otherwise: ${equal ? 'every answered call billed once' : '**MISMATCH**'} |`,
     `| peak spool on disk | ${mib(peakSpool)} (${mib((outage.spoolPeak * 1000) / outage.ms)}/s of outage); events spooled ${count(spooled)}, dropped ${count(dropped)} |`,
     `| Kafka controlled shutdown / ready after restart | ${secs(kafkaStopMs)} / ${readyAt === undefined ? 'not ready' : secs(readyAt - restartFrom)} |`,
