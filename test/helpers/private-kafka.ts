@@ -7,6 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from '../../common/net.ts';
+import { patchRequestQueue } from '../../kafka/request-queue-patch.ts';
+
+// Its clients are made here, not by kafka/client.ts: they need the same fix (kafka/request-queue-patch.ts).
+patchRequestQueue();
 
 /**
  * A Kafka node owned by one test file: the local stack's jars, its own temp directory and free
