@@ -26,6 +26,7 @@ const BENCHES: { name: string; script: string; args?: string[]; what: string }[]
   { name: 'freshness', script: 'bench/freshness.ts', what: "time from a call's end to the billing API" },
   { name: 'read-path', script: 'bench/api.ts', what: 'statement and usage over 10,000,000 stored calls' },
   { name: 'memory', script: 'bench/memory.ts', what: 'collector and meter RSS through a 5-minute Kafka outage' },
+  { name: 'kafka-resume', script: 'bench/kafka-resume.ts', what: 'how long after a Kafka outage the meter bills again, by session timeout' },
 ];
 
 const { values } = parseArgs({ options: { only: { type: 'string' } } });

@@ -26,7 +26,9 @@ export const MeterConfigSchema = z.object({
     .min(6_000)
     .max(300_000)
     .default(30_000)
-    .describe('Kafka consumer session timeout: how long a silent replica keeps its partitions'),
+    .describe(
+      'Kafka consumer session timeout: how long a silent replica keeps its partitions, and how long billing waits to resume after a Kafka outage of more than about a minute (docs/operations.md)',
+    ),
   ...clickhouseEnvShape,
   ...pricingEnvShape,
   FAASMETER_UNKNOWN_TENANTS: z
