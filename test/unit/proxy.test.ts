@@ -342,7 +342,6 @@ describe('proxy: invocation events', () => {
   });
 });
 
-/** A proxy in front of a hand-made function (for behaviours the sample function does not have). */
 /** What the telemetry's Prometheus exporter serves on /metrics. */
 async function metricsText(telemetry: Telemetry): Promise<string> {
   const server = createServer((req, res) => telemetry.metricsHandler(req, res));
@@ -354,6 +353,7 @@ async function metricsText(telemetry: Telemetry): Promise<string> {
   }
 }
 
+/** A proxy in front of a hand-made function (for behaviours the sample function does not have). */
 async function proxyTo(port: number, overrides: Partial<ProxyConfig> = {}) {
   const sink = new MemorySink();
   const telemetry = createTelemetry('proxy-test');
